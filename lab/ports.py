@@ -1,0 +1,38 @@
+"""The one list of ports the lab's roles open to each other; the security group and the docs read it.
+
+Every rule is from the lab's own security group (the group references itself), never
+from an address range: nodes talk to each other, nobody else talks to them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    service: str
+    protocol: str  # "tcp" or "udp"
+    from_port: int
+    to_port: int
+    role: str  # the role that listens
+
+    @property
+    def label(self) -> str:
+        span = str(self.from_port) if self.from_port == self.to_port else f"{self.from_port}-{self.to_port}"
+        return f"{span}/{self.protocol}"
+
+
+SERVICE_PORTS: tuple[ServicePort, ...] = (
+    ServicePort("MariaDB", "tcp", 3306, 3306, "controller"),
+    ServicePort("RabbitMQ", "tcp", 5672, 5672, "controller"),
+    ServicePort("Memcached", "tcp", 11211, 11211, "controller"),
+    ServicePort("etcd", "tcp", 2379, 2380, "controller"),
+    ServicePort("Keystone", "tcp", 5000, 5000, "controller"),
+    ServicePort("Swift proxy", "tcp", 8080, 8080, "controller"),
+    ServicePort("NTP (chrony)", "udp", 123, 123, "controller"),
+    ServicePort("Swift object/container/account", "tcp", 6200, 6202, "object"),
+    ServicePort("rsync (Swift replication)", "tcp", 873, 873, "object"),
+)
+
+SSH_PORT = 22

@@ -1,0 +1,33 @@
+"""Which EC2 the lab talks to: real AWS, or the local twin (a moto server on 127.0.0.1).
+
+The rest of the code receives a boto3 EC2 client from here and cannot tell the two
+apart: the endpoint URL and the credentials are the only difference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import boto3
+from botocore.config import Config
+
+TARGETS = ("aws", "sim")
+
+# One retry policy, ours (lab/ec2.py, tenacity): botocore's own retries are switched off
+# so that a throttled call is not retried 5 x 5 times and every retry is counted.
+_CLIENT_CONFIG = Config(retries={"total_max_attempts": 1, "mode": "standard"},
+                        connect_timeout=10, read_timeout=60)
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str  # "aws" or "sim"
+    endpoint_url: str | None = None  # None on aws: boto3 then honours AWS_ENDPOINT_URL itself
+
+    def ec2_client(self, region: str):
+        if self.name == "sim":
+            session = boto3.session.Session(aws_access_key_id="sim", aws_secret_access_key="sim",
+                                            region_name=region)
+        else:
+            session = boto3.session.Session(region_name=region)
+        return session.client("ec2", endpoint_url=self.endpoint_url, config=_CLIENT_CONFIG)
