@@ -94,6 +94,13 @@ class LabSpec(_Strict):
     subnet: str | None = Field(default=None, pattern=r"^subnet-[0-9a-f]{8,17}$")
     tags: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if name == "sim":
+            raise ValueError("the name sim is reserved for the twin's own state folder (.lab/sim); pick another")
+        return name
+
     @field_validator("nodes")
     @classmethod
     def _node_names(cls, nodes: dict[str, NodeSpec]) -> dict[str, NodeSpec]:

@@ -7,6 +7,7 @@ layer (lab/sim/bodies.py and friends) makes the host match them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -38,3 +39,35 @@ class InstanceBody:
     public_key: str  # the key pair's OpenSSH public key
     volumes: tuple[VolumeBody, ...] = ()
     ingress: tuple[IngressRule, ...] = ()
+
+
+class BodyLayer(Protocol):
+    """What the reconciler asks of the host (implemented in lab/sim/bodies.py).
+
+    Every method is idempotent, and state lives on disk under the twin's state folder so
+    that a new daemon, or `lab down` after the daemon died, can find and remove everything.
+    """
+
+    def ensure_network(self, subnet_cidr: str) -> None:
+        """Bridge carrying the subnet (gateway = first address), NAT to the outside, forwarding."""
+
+    def bodies(self) -> dict[str, InstanceBody]:
+        """Instance id -> the body as last applied, for every container that exists on disk."""
+
+    def start(self, body: InstanceBody) -> None:
+        """Create and boot the container for body (sshd up soon after; start does not wait for it)."""
+
+    def stop(self, instance_id: str) -> None:
+        """Power off, then remove container, netns, veth, loop devices and files of the instance."""
+
+    def sync_volumes(self, body: InstanceBody) -> None:
+        """Make the container's block devices match body.volumes (inject new, remove detached)."""
+
+    def apply_firewall(self, bodies: list[InstanceBody]) -> None:
+        """Replace the twin's nftables ruleset so that it allows exactly the bodies' ingress rules."""
+
+    def host_public_keys(self, instance_id: str) -> list[str]:
+        """The container's SSH host public keys ("ssh-ed25519 AAAA..."), for known_hosts pinning."""
+
+    def teardown_all(self) -> list[str]:
+        """Remove every trace of the twin from this host, using only what is on disk; say what went."""
