@@ -58,7 +58,7 @@ class SshSpec(_Strict):
 class NodeSpec(_Strict):
     role: Literal["controller", "object"]
     type: str = Field(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
-    volumes: dict[str, int] = Field(default_factory=dict)
+    volumes: dict[str, object] = Field(default_factory=dict)  # {logical name: GiB}, checked below
     root_volume_gb: int | None = Field(default=None, gt=0, le=16384)
 
     @model_validator(mode="after")
@@ -69,7 +69,7 @@ class NodeSpec(_Strict):
 
     @field_validator("volumes")
     @classmethod
-    def _volumes(cls, volumes: dict[str, int]) -> dict[str, int]:
+    def _volumes(cls, volumes: dict[str, object]) -> dict[str, object]:
         if len(volumes) > MAX_VOLUMES_PER_NODE:
             raise ValueError(f"expected at most {MAX_VOLUMES_PER_NODE} volumes per node")
         for name, size in volumes.items():

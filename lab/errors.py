@@ -23,6 +23,10 @@ class NotAvailableError(LabError):
 class CloudError(LabError):
     """An EC2 call failed for a reason that is not transient, or retries ran out."""
 
+    exit_code = 1
+
 
 class RemoteError(LabError):
     """A command on a lab host failed; the message names host, step and exit code."""
+
+    exit_code = 1
