@@ -1,0 +1,62 @@
+"""What every component needs to build its steps: the inventory, the secrets, the profile.
+
+Components receive one PlanContext and return Steps; they never look at the target or
+the OS themselves (the profile and the time policy already did).
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from bootstrap.profiles import Profile, TimePolicy, profile_for, time_policy_for
+from lab.inventory import Inventory, NodeRecord
+from lab.secrets import Secrets
+
+# Where the guide's openrc files live on the controller (root's home: steps run as root).
+ADMIN_OPENRC = "/root/admin-openrc"
+DEMO_OPENRC = "/root/demo-openrc"
+KEYSTONE_URL = "http://controller:5000/v3"
+REGION = "RegionOne"
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    inventory: Inventory
+    secrets: Secrets
+    profile: Profile
+    time: TimePolicy
+
+    @classmethod
+    def for_inventory(cls, inventory: Inventory, secrets: Secrets) -> "PlanContext":
+        return cls(inventory, secrets, profile_for(inventory.os, inventory.release),
+                   time_policy_for(inventory.target))
+
+    @property
+    def controller(self) -> NodeRecord:
+        return self.inventory.controller
+
+    @property
+    def storage_nodes(self) -> list[NodeRecord]:
+        return [n for n in self.inventory.nodes if n.role == "object"]
+
+    def hosts(self, role: str | None = None) -> tuple[str, ...]:
+        """Node names with this role (every node when role is None), in inventory order."""
+        return tuple(n.name for n in self.inventory.nodes if role is None or n.role == role)
+
+
+def apt_install(packages: tuple[str, ...] | list[str]) -> str:
+    """Non-interactive install that keeps existing config files (the guide's answers to dpkg)."""
+    return ("DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
+            "-o Dpkg::Options::=--force-confold " + " ".join(shlex.quote(p) for p in packages))
+
+
+def packages_installed(packages: tuple[str, ...] | list[str]) -> str:
+    """Check text: exit 0 only when every package is installed (cheap: no network, no apt lock)."""
+    names = " ".join(shlex.quote(p) for p in packages)
+    return f"! dpkg-query -W -f='${{Status}}\\n' {names} 2>&1 | grep -qv '^install ok installed$'"
+
+
+def as_admin(command: str) -> str:
+    """An OpenStack CLI command with the admin credentials of admin-openrc."""
+    return f". {ADMIN_OPENRC} && {command}"

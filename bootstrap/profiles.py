@@ -1,0 +1,153 @@
+"""What differs between operating systems, releases and targets, in one place.
+
+The component modules build the same steps for every profile; they ask the profile for
+package names, service names and the few commands that differ. `ubuntu-18.04` + rocky is
+the official guide (and the AWS default); `debian-12` is what the twin's hosts run, with
+Debian's own OpenStack packages (Zed), which serve Keystone with uwsgi instead of Apache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lab.errors import LabError
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str  # the inventory's os, e.g. "ubuntu-18.04"
+    release: str  # "rocky"
+    # Package archive: commands that make the release's packages installable (none on Debian).
+    archive_commands: tuple[str, ...]
+    archive_check: str | None
+    # Packages, by what they are for; one apt-get per host installs the union for its roles.
+    client_packages: tuple[str, ...]
+    chrony_packages: tuple[str, ...]
+    database_packages: tuple[str, ...]
+    messaging_packages: tuple[str, ...]
+    memcached_packages: tuple[str, ...]
+    etcd_packages: tuple[str, ...]
+    keystone_packages: tuple[str, ...]
+    swift_proxy_packages: tuple[str, ...]
+    swift_storage_packages: tuple[str, ...]
+    # debconf answers given before installing (Debian's OpenStack packages ask questions).
+    debconf_selections: tuple[str, ...]
+    # Services.
+    database_service: str
+    keystone_web: str  # "apache" (mod_wsgi, ServerName in apache2.conf) or "uwsgi" (service keystone)
+    keystone_service: str  # what to restart after keystone.conf changed
+    etcd_service: str
+    swift_storage_services: tuple[str, ...]  # systemd units, or () to use `swift-init all start`
+    swift_proxy_service: str = "swift-proxy"
+    chrony_conf: str = "/etc/chrony/chrony.conf"
+    python: str = "python3"
+
+    def packages_for(self, role: str) -> tuple[str, ...]:
+        """Every package a node of this role needs, in install order, without duplicates."""
+        groups = [self.chrony_packages, self.client_packages]
+        if role == "controller":
+            groups += [self.database_packages, self.messaging_packages, self.memcached_packages,
+                       self.etcd_packages, self.keystone_packages, self.swift_proxy_packages]
+        elif role == "object":
+            groups += [self.swift_storage_packages]
+        return tuple(dict.fromkeys(p for group in groups for p in group))
+
+
+UBUNTU_1804_ROCKY = Profile(
+    name="ubuntu-18.04",
+    release="rocky",
+    archive_commands=(
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y software-properties-common",
+        "add-apt-repository -y cloud-archive:rocky",
+        "apt-get update",
+        "DEBIAN_FRONTEND=noninteractive apt-get -y -o Dpkg::Options::=--force-confold dist-upgrade",
+    ),
+    archive_check="grep -rqs 'rocky' /etc/apt/sources.list.d/",
+    client_packages=("python-openstackclient",),
+    chrony_packages=("chrony",),
+    database_packages=("mariadb-server", "python-pymysql"),
+    messaging_packages=("rabbitmq-server",),
+    memcached_packages=("memcached", "python-memcache"),
+    etcd_packages=("etcd",),
+    keystone_packages=("keystone", "apache2", "libapache2-mod-wsgi"),
+    swift_proxy_packages=("swift", "swift-proxy", "python-swiftclient", "python-keystoneclient",
+                          "python-keystonemiddleware", "memcached"),
+    swift_storage_packages=("xfsprogs", "rsync", "swift", "swift-account", "swift-container", "swift-object"),
+    debconf_selections=(),
+    database_service="mysql",
+    keystone_web="apache",
+    keystone_service="apache2",
+    etcd_service="etcd",
+    swift_storage_services=(),
+    python="python",
+)
+
+# Debian's packages would configure their databases themselves through dbconfig-common;
+# the guide does that by hand, so the automatic configuration is declined.
+_DEBIAN_DEBCONF = (
+    "keystone keystone/configure_db boolean false",
+    "keystone keystone/register-endpoint boolean false",
+    "keystone keystone/create-admin-tenant boolean false",
+    "keystone keystone/configure_rabbit boolean false",
+    "swift swift/hash_path_suffix string placeholder-replaced-by-swift.conf",
+)
+
+DEBIAN_12 = Profile(
+    name="debian-12",
+    release="rocky",
+    archive_commands=("apt-get update",),
+    archive_check=None,
+    client_packages=("python3-openstackclient",),
+    chrony_packages=("chrony",),
+    database_packages=("mariadb-server", "python3-pymysql"),
+    messaging_packages=("rabbitmq-server",),
+    memcached_packages=("memcached", "python3-memcache"),
+    etcd_packages=("etcd-server",),
+    keystone_packages=("keystone",),
+    swift_proxy_packages=("swift", "swift-proxy", "python3-swiftclient", "python3-keystoneclient",
+                          "python3-keystonemiddleware", "memcached"),
+    swift_storage_packages=("xfsprogs", "rsync", "swift", "swift-account", "swift-container", "swift-object"),
+    debconf_selections=_DEBIAN_DEBCONF,
+    database_service="mariadb",
+    keystone_web="uwsgi",
+    keystone_service="keystone",
+    etcd_service="etcd",
+    swift_storage_services=(
+        "swift-account", "swift-account-auditor", "swift-account-reaper", "swift-account-replicator",
+        "swift-container", "swift-container-auditor", "swift-container-replicator", "swift-container-updater",
+        "swift-object", "swift-object-auditor", "swift-object-replicator", "swift-object-updater",
+    ),
+)
+
+PROFILES = {p.name: p for p in (UBUNTU_1804_ROCKY, DEBIAN_12)}
+
+
+@dataclass(frozen=True)
+class TimePolicy:
+    """Where the controller gets its time, and whether chrony may set the clock.
+
+    On AWS the controller follows Amazon Time Sync; on the twin the containers share the
+    host's clock, which they must never set, and cannot reach an outside server, so
+    chrony runs with -x and the controller serves its local clock.
+    """
+
+    upstream: str | None
+    set_clock: bool
+
+
+AWS_TIME = TimePolicy(upstream="169.254.169.123", set_clock=True)
+SIM_TIME = TimePolicy(upstream=None, set_clock=False)
+
+
+def profile_for(os_name: str, release: str = "rocky") -> Profile:
+    try:
+        profile = PROFILES[os_name]
+    except KeyError:
+        raise LabError(f"no bootstrap profile for os {os_name!r}; known: {', '.join(sorted(PROFILES))}") from None
+    if profile.release != release:
+        raise LabError(f"profile {os_name} installs {profile.release}, not {release}")
+    return profile
+
+
+def time_policy_for(target: str) -> TimePolicy:
+    return SIM_TIME if target == "sim" else AWS_TIME
