@@ -39,6 +39,9 @@ class Profile:
     etcd_service: str
     swift_storage_services: tuple[str, ...]  # systemd units, or () to use `swift-init all start`
     swift_proxy_service: str = "swift-proxy"
+    # "default-file": RSYNC_ENABLE=true in /etc/default/rsync (Ubuntu 18.04, the guide);
+    # "systemd": Debian 12 only has the unit (systemctl enable --now rsync).
+    rsync_enable: str = "systemd"
     chrony_conf: str = "/etc/chrony/chrony.conf"
     python: str = "python3"
 
@@ -79,6 +82,7 @@ UBUNTU_1804_ROCKY = Profile(
     keystone_service="apache2",
     etcd_service="etcd",
     swift_storage_services=(),
+    rsync_enable="default-file",
     python="python",
 )
 
@@ -89,7 +93,6 @@ _DEBIAN_DEBCONF = (
     "keystone keystone/register-endpoint boolean false",
     "keystone keystone/create-admin-tenant boolean false",
     "keystone keystone/configure_rabbit boolean false",
-    "swift swift/hash_path_suffix string placeholder-replaced-by-swift.conf",
 )
 
 DEBIAN_12 = Profile(

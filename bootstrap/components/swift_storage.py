@@ -1,0 +1,103 @@
+"""Swift storage nodes (guide chapter 4): rsync for replication, the account/container/object servers.
+
+The devices themselves were formatted and mounted under /srv/node by `lab up`. The servers
+are started in finalize, when the rings and swift.conf are there; finalize restarts them
+whenever one of these configs changes later.
+"""
+
+from __future__ import annotations
+
+from bootstrap.components.swift_proxy import SWIFT_DIR, render_ini
+from bootstrap.context import PlanContext
+from bootstrap.plan import FileSpec, Step
+from bootstrap.profiles import Profile
+from lab.inventory import NodeRecord
+
+DEVICES_DIR = "/srv/node"
+RECON_CACHE = "/var/cache/swift"
+RSYNCD_CONF = "/etc/rsyncd.conf"
+# The guide's ports: account 6202, container 6201, object 6200.
+SERVER_PORTS = {"account": 6202, "container": 6201, "object": 6200}
+# The background daemons' sections of each rocky sample (empty: the defaults are the guide's).
+_DAEMON_SECTIONS = {
+    "account": ("account-replicator", "account-auditor", "account-reaper"),
+    "container": ("container-replicator", "container-updater", "container-auditor", "container-sync"),
+    "object": ("object-replicator", "object-reconstructor", "object-updater", "object-auditor"),
+}
+
+
+def server_conf_path(server: str) -> str:
+    return f"{SWIFT_DIR}/{server}-server.conf"
+
+
+def server_conf(server: str, bind_ip: str) -> str:
+    recon = {"use": "egg:swift#recon", "recon_cache_path": RECON_CACHE}
+    if server == "object":
+        recon["recon_lock_path"] = "/var/lock"
+    sections: dict[str, dict[str, str]] = {
+        "DEFAULT": {"bind_ip": bind_ip, "bind_port": str(SERVER_PORTS[server]), "user": "swift",
+                    "swift_dir": SWIFT_DIR, "devices": DEVICES_DIR, "mount_check": "True"},
+        "pipeline:main": {"pipeline": f"healthcheck recon {server}-server"},
+        f"app:{server}-server": {"use": f"egg:swift#{server}"},
+        "filter:healthcheck": {"use": "egg:swift#healthcheck"},
+        "filter:recon": recon,
+    }
+    sections.update({name: {} for name in _DAEMON_SECTIONS[server]})
+    return render_ini(sections)
+
+
+def rsyncd_conf(address: str) -> str:
+    lines = ["uid = swift", "gid = swift", "log file = /var/log/rsyncd.log", "pid file = /var/run/rsyncd.pid",
+             f"address = {address}"]
+    for module in SERVER_PORTS:
+        lines += ["", f"[{module}]", "max connections = 2", f"path = {DEVICES_DIR}/", "read only = False",
+                  f"lock file = /var/lock/{module}.lock"]
+    return "\n".join(lines) + "\n"
+
+
+def _rsync_uses_default_file(profile: Profile) -> bool:
+    """Ubuntu 18.04 (the guide) enables the daemon in /etc/default/rsync; Debian 12 only has the systemd unit."""
+    return profile.rsync_enable == "default-file"
+
+
+def rsync_step(ctx: PlanContext, node: NodeRecord) -> Step:
+    if _rsync_uses_default_file(ctx.profile):
+        commands = (
+            "sed -i 's/^RSYNC_ENABLE=.*/RSYNC_ENABLE=true/' /etc/default/rsync",
+            "grep -qx 'RSYNC_ENABLE=true' /etc/default/rsync || echo 'RSYNC_ENABLE=true' >> /etc/default/rsync",
+            "service rsync restart",
+        )
+        check = "grep -qx 'RSYNC_ENABLE=true' /etc/default/rsync && systemctl is-active --quiet rsync"
+    else:
+        commands = ("systemctl enable rsync", "systemctl restart rsync")
+        check = "systemctl is-enabled --quiet rsync && systemctl is-active --quiet rsync"
+    return Step(name="swift-rsync", phase="swift-storage", hosts=(node.name,), commands=commands, check=check,
+                files=(FileSpec(RSYNCD_CONF, rsyncd_conf(node.private_ip)),))
+
+
+# The services' own units (Debian) own /var/cache/swift as swift and may chown it so;
+# what matters is that group swift can write there.
+_DIRS_DONE = (
+    f'[ "$(stat -c %U:%G {DEVICES_DIR})" = swift:swift ] && '
+    f'[ -z "$(find {DEVICES_DIR} -mindepth 1 -maxdepth 1 \\( ! -user swift -o ! -group swift \\) -print)" ] && '
+    f'[ "$(stat -c "%G %a" {RECON_CACHE})" = "swift 775" ]'
+)
+
+
+def servers_step(ctx: PlanContext, node: NodeRecord) -> Step:
+    files = tuple(FileSpec(server_conf_path(server), server_conf(server, node.private_ip), mode=0o640,
+                           owner="root:swift") for server in SERVER_PORTS)
+    commands = (
+        f"mkdir -p {DEVICES_DIR} {RECON_CACHE}",
+        f"chown -R swift:swift {DEVICES_DIR}",
+        f"chown -R root:swift {RECON_CACHE}",
+        f"chmod -R 775 {RECON_CACHE}",
+    )
+    return Step(name="swift-storage-config", phase="swift-storage", hosts=(node.name,), files=files,
+                commands=commands, check=_DIRS_DONE)
+
+
+def steps(ctx: PlanContext) -> list[Step]:
+    """One step per node where the content differs by node (its management IP)."""
+    nodes = ctx.storage_nodes
+    return [rsync_step(ctx, n) for n in nodes] + [servers_step(ctx, n) for n in nodes]
