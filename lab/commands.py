@@ -6,6 +6,7 @@ the config first and only then builds a client.
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import json
 import os
@@ -41,13 +42,21 @@ def sim_state_dir() -> Path:
     return state_root() / "sim"
 
 
+def _twin():
+    """The twin's client module, or a one-line error while the twin is not part of this build."""
+    if importlib.util.find_spec("lab.sim.client") is None:
+        raise NotAvailableError("TARGET=sim (the local twin of EC2) is not available yet; use TARGET=aws")
+    from lab.sim import client
+
+    return client
+
+
 def _context(args, *, start_twin: bool = False) -> Context:
     spec = load_config(args.config)
     paths = LabPaths.for_lab(spec.name)
     if args.target == "aws":
         return Context(spec, Target("aws"), paths)
-    from lab.sim import client as twin
-
+    twin = _twin()
     if start_twin:
         endpoint = twin.ensure_running(sim_state_dir(), spec.region)
     else:
@@ -88,8 +97,7 @@ def cmd_up(args) -> int:
 
 def _pin_sim_host_keys(ctx: Context, inventory: Inventory) -> None:
     """The twin made each container's host keys: pin them so SSH trusts exactly those."""
-    from lab.sim import client as twin
-
+    twin = _twin()
     ec2 = ctx.target.ec2_client(ctx.spec.region)
     keys = twin.wait_for_bodies(ec2, [n.instance_id for n in inventory.nodes], sim_state_dir(), timeout=300)
     lines = [f"{node.ssh_host} {key}" for node in inventory.nodes for key in keys[node.instance_id]]
@@ -117,8 +125,7 @@ def cmd_down(args) -> int:
     from lab import teardown
 
     if args.target == "sim":
-        from lab.sim import client as twin
-
+        twin = _twin()
         endpoint = twin.endpoint(sim_state_dir())
         if endpoint is None:
             removed = twin.cleanup_without_daemon(sim_state_dir())
@@ -133,9 +140,8 @@ def cmd_down(args) -> int:
         target = Target("aws")
     report = teardown.down(spec.name, spec.region, target, progress=say)
     if args.target == "sim":
-        from lab.sim import client as twin
-
         twin.wait_until_gone(sim_state_dir(), timeout=120)
+    teardown.remove_local_state(paths)
     if report.removed:
         say(f"removed {len(report.removed)} resources: " + ", ".join(report.removed))
     else:
@@ -149,9 +155,7 @@ def cmd_status(args) -> int:
     from lab.discovery import find_lab
 
     if args.target == "sim":
-        from lab.sim import client as twin
-
-        endpoint = twin.endpoint(sim_state_dir())
+        endpoint = _twin().endpoint(sim_state_dir())
         target = Target("sim", endpoint_url=endpoint) if endpoint else None
     else:
         target = Target("aws")

@@ -1,0 +1,1 @@
+"""One module per chapter of the install guide; each has `steps(ctx) -> list[Step]`."""

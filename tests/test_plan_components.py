@@ -1,0 +1,197 @@
+"""The plan against the guide: environment, controller services, keystone; both profiles; no SSH."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+
+import pytest
+
+from bootstrap.planner import build_plan
+from bootstrap.components.keystone import openrc
+from plan_fixtures import context, file_on, inventory, step_named
+from lab.secrets import generate
+
+
+@pytest.fixture(params=["ubuntu-18.04", "debian-12"])
+def planned(request):
+    ctx = context(request.param)
+    return ctx, build_plan(ctx.inventory, ctx.secrets)
+
+
+def sql_of(command: str) -> str:
+    """The SQL a `mysql -e '...'` command sends, as the shell would pass it."""
+    return " ".join(shlex.split(command))
+
+
+def all_text(plan, secrets=None) -> str:
+    return json.dumps([{"check": s.check, "commands": s.commands, "files": [f.content for f in s.files]}
+                       for s in plan.steps])
+
+
+def test_port_35357_appears_nowhere_in_the_plan(planned):
+    ctx, plan = planned
+    assert "35357" not in all_text(plan)
+    assert "35357" not in plan.to_json(ctx.secrets)
+
+
+def test_no_secret_value_is_shown_by_lab_plan_json(planned):
+    ctx, plan = planned
+    shown = plan.to_json(ctx.secrets)
+    for name, value in ctx.secrets.values.items():
+        assert value not in shown, name
+    assert "********" in shown
+    assert ctx.secrets["admin_pass"] in all_text(plan)  # the hosts do get it
+
+
+def test_both_profiles_plan_the_same_steps():
+    names = [[(s.phase, s.name, s.hosts) for s in build_plan(context(os).inventory, generate()).steps]
+             for os in ("ubuntu-18.04", "debian-12")]
+    assert names[0] == names[1]
+
+
+def test_phases_follow_the_guides_order(planned):
+    _, plan = planned
+    assert [p for p, _ in plan.phases()] == ["base", "packages", "controller-services", "keystone",
+                                             "swift-proxy", "swift-storage", "swift-rings", "finalize"]
+
+
+def test_cloud_archive_rocky_only_on_ubuntu():
+    ubuntu = all_text(build_plan(inventory("ubuntu-18.04"), generate()))
+    debian = all_text(build_plan(inventory("debian-12"), generate()))
+    assert "add-apt-repository -y cloud-archive:rocky" in ubuntu
+    assert "cloud-archive" not in debian
+
+
+def test_each_host_installs_all_its_packages_in_one_apt_call(planned):
+    ctx, plan = planned
+    for host in ("controller", "object1", "object2"):
+        installs = [c for s in plan.for_host(host) for c in s.commands if "apt-get install" in c
+                    and "software-properties-common" not in c]
+        assert len(installs) == 1, installs
+        role = "controller" if host == "controller" else "object"
+        for package in ctx.profile.packages_for(role):
+            assert f" {package}" in installs[0]
+
+
+def test_python_packages_follow_the_profile():
+    ubuntu = context("ubuntu-18.04").profile.packages_for("controller")
+    debian = context("debian-12").profile.packages_for("controller")
+    assert "python-openstackclient" in ubuntu and "python-pymysql" in ubuntu
+    assert "python3-openstackclient" in debian and "python3-pymysql" in debian
+
+
+def test_controller_follows_amazon_time_sync_on_aws_and_allows_the_subnet():
+    plan = build_plan(inventory("ubuntu-18.04"), generate())
+    conf = file_on(plan, "controller", "/etc/chrony/chrony.conf")
+    assert "server 169.254.169.123 iburst" in conf
+    assert "allow 10.0.0.0/24" in conf
+    assert "pool" not in conf
+
+
+def test_other_nodes_follow_the_controller_only(planned):
+    _, plan = planned
+    for host in ("object1", "object2"):
+        conf = file_on(plan, host, "/etc/chrony/chrony.conf")
+        assert re.findall(r"^(server|pool) .*$", conf, re.M) == ["server"]
+        assert "server controller iburst" in conf
+
+
+def test_on_the_twin_chrony_never_sets_the_clock_and_the_controller_serves_its_own():
+    plan = build_plan(inventory("debian-12"), generate())
+    conf = file_on(plan, "controller", "/etc/chrony/chrony.conf")
+    assert "local stratum 8" in conf and "169.254.169.123" not in conf
+    for host in ("controller", "object1"):
+        assert "-x" in file_on(plan, host, "/etc/default/chrony")
+        assert "ConditionCapability=" in file_on(plan, host, "/etc/systemd/system/chrony.service.d/lab.conf")
+    aws = build_plan(inventory("ubuntu-18.04"), generate())
+    assert not [f for s in aws.steps for f in s.files if f.path == "/etc/default/chrony"]
+
+
+def test_mariadb_listens_on_the_controllers_management_ip(planned):
+    _, plan = planned
+    cnf = file_on(plan, "controller", "/etc/mysql/mariadb.conf.d/99-openstack.cnf")
+    assert "bind-address = 10.0.0.11" in cnf
+    for line in ("default-storage-engine = innodb", "innodb_file_per_table = on", "max_connections = 4096",
+                 "collation-server = utf8_general_ci", "character-set-server = utf8"):
+        assert line in cnf
+
+
+def test_mariadb_is_secured_with_sql(planned):
+    _, plan = planned
+    step = step_named(plan, "mariadb-secure", "controller")
+    assert "DROP DATABASE IF EXISTS test" in sql_of(step.commands[0])
+    assert "User=''" in sql_of(step.commands[0])
+
+
+def test_rabbitmq_user_openstack_gets_all_permissions(planned):
+    ctx, plan = planned
+    step = step_named(plan, "rabbitmq-user", "controller")
+    text = " ".join(step.commands)
+    assert f"add_user openstack {ctx.secrets['rabbit_pass']}" in text
+    assert 'set_permissions openstack ".*" ".*" ".*"' in text
+
+
+def test_memcached_and_etcd_listen_on_the_controller_ip(planned):
+    _, plan = planned
+    assert "-l 10.0.0.11" in file_on(plan, "controller", "/etc/memcached.conf")
+    etcd = file_on(plan, "controller", "/etc/default/etcd")
+    assert 'ETCD_INITIAL_CLUSTER="controller=http://10.0.0.11:2380"' in etcd
+    assert 'ETCD_LISTEN_CLIENT_URLS="http://10.0.0.11:2379"' in etcd
+    assert 'ETCD_ADVERTISE_CLIENT_URLS="http://10.0.0.11:2379"' in etcd
+
+
+def test_keystone_uses_fernet_and_its_database_on_the_controller(planned):
+    ctx, plan = planned
+    conf = file_on(plan, "controller", "/etc/keystone/keystone.conf")
+    assert "provider = fernet" in conf
+    assert f"connection = mysql+pymysql://keystone:{ctx.secrets['keystone_dbpass']}@controller/keystone" in conf
+    db = sql_of(step_named(plan, "keystone-database", "controller").commands[0])
+    assert "'keystone'@'localhost'" in db and "'keystone'@'%'" in db
+
+
+def test_keystone_bootstrap_puts_every_url_on_port_5000(planned):
+    _, plan = planned
+    bootstrap = next(c for c in step_named(plan, "keystone-service", "controller").commands
+                     if "keystone-manage bootstrap" in c)
+    urls = re.findall(r"--bootstrap-(admin|internal|public)-url (\S+)", bootstrap)
+    assert sorted(u[0] for u in urls) == ["admin", "internal", "public"]
+    assert {u[1] for u in urls} == {"http://controller:5000/v3/"}
+    assert "--bootstrap-region-id RegionOne" in bootstrap
+
+
+def test_keystone_is_served_by_apache_on_ubuntu_and_uwsgi_on_debian():
+    ubuntu = " ".join(step_named(build_plan(inventory("ubuntu-18.04"), generate()), "keystone-service",
+                                 "controller").commands)
+    debian = " ".join(step_named(build_plan(inventory("debian-12"), generate()), "keystone-service",
+                                 "controller").commands)
+    assert "ServerName controller" in ubuntu and "restart apache2" in ubuntu
+    assert "restart keystone" in debian and "apache2" not in debian
+
+
+def test_identity_entities_are_the_guides(planned):
+    _, plan = planned
+    text = " ".join(step_named(plan, "identity-entities", "controller").commands)
+    for fragment in ("domain create --description \"An Example Domain\" example", "project create --domain default"
+                     " --description \"Service Project\" service", "myproject", "user create --domain default",
+                     "role create myrole", "role add --project myproject --user myuser myrole"):
+        assert fragment in text
+
+
+def test_openrc_files_match_the_guide_and_are_private(planned):
+    ctx, plan = planned
+    admin = openrc(ctx.inventory, ctx.secrets, "admin")
+    assert "export OS_AUTH_URL=http://controller:5000/v3" in admin
+    assert "export OS_PROJECT_NAME=admin" in admin and "export OS_IDENTITY_API_VERSION=3" in admin
+    demo = openrc(ctx.inventory, ctx.secrets, "demo")
+    assert "export OS_USERNAME=myuser" in demo and "export OS_PROJECT_NAME=myproject" in demo
+    step = step_named(plan, "openrc-files", "controller")
+    assert {f.path: f.mode for f in step.files} == {"/root/admin-openrc": 0o600, "/root/demo-openrc": 0o600}
+    assert step.files[0].content == admin
+
+
+def test_no_check_calls_the_openstack_cli(planned):
+    _, plan = planned
+    for step in plan.steps:
+        assert not (step.check and re.search(r"(^|[;&|(] *)openstack ", step.check)), step.name
