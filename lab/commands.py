@@ -122,10 +122,10 @@ def _prepare_hosts(ctx: Context, inventory: Inventory) -> None:
 def cmd_down(args) -> int:
     spec = load_config(args.config)
     paths = LabPaths.for_lab(spec.name)
+    twin = _twin() if args.target == "sim" else None
     from lab import teardown
 
-    if args.target == "sim":
-        twin = _twin()
+    if twin is not None:
         endpoint = twin.endpoint(sim_state_dir())
         if endpoint is None:
             removed = twin.cleanup_without_daemon(sim_state_dir())
@@ -152,13 +152,13 @@ def cmd_down(args) -> int:
 # ---------------------------------------------------------------- status
 def cmd_status(args) -> int:
     spec = load_config(args.config)
-    from lab.discovery import find_lab
-
     if args.target == "sim":
         endpoint = _twin().endpoint(sim_state_dir())
         target = Target("sim", endpoint_url=endpoint) if endpoint else None
     else:
         target = Target("aws")
+    from lab.discovery import find_lab
+
     found = find_lab(target.ec2_client(spec.region), spec.name) if target else None
     status = _status_data(spec, target, found)
     if args.json:
