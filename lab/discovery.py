@@ -1,0 +1,104 @@
+"""What exists of a lab, found by its tag only: the source of truth for up, down and status."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from lab.ec2 import lab_filter, tags_of, with_retry
+
+GONE = ("terminated", "shutting-down")
+
+
+@dataclass(frozen=True)
+class FoundInstance:
+    node: str
+    role: str
+    instance_id: str
+    instance_type: str
+    state: str
+    az: str
+    private_ip: str | None
+    public_ip: str | None
+    ssh_user: str | None
+    subnet_id: str | None
+
+
+@dataclass(frozen=True)
+class FoundVolume:
+    node: str
+    name: str
+    volume_id: str
+    state: str
+    size_gb: int
+    az: str
+    instance_id: str | None
+    device: str | None
+
+
+@dataclass(frozen=True)
+class FoundGroup:
+    group_id: str
+    name: str
+    vpc_id: str | None
+
+
+@dataclass(frozen=True)
+class FoundKeyPair:
+    key_name: str
+    key_pair_id: str | None
+
+
+@dataclass
+class LabResources:
+    instances: list[FoundInstance] = field(default_factory=list)
+    volumes: list[FoundVolume] = field(default_factory=list)
+    security_groups: list[FoundGroup] = field(default_factory=list)
+    key_pairs: list[FoundKeyPair] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return not (self.instances or self.volumes or self.security_groups or self.key_pairs)
+
+    def instance(self, node: str) -> FoundInstance | None:
+        return next((i for i in self.instances if i.node == node), None)
+
+    def volumes_of(self, node: str) -> dict[str, FoundVolume]:
+        return {v.name: v for v in self.volumes if v.node == node}
+
+    def as_dict(self) -> dict:
+        keep = {"instances": ("node", "role", "instance_id", "instance_type", "state", "private_ip", "public_ip"),
+                "volumes": ("node", "name", "volume_id", "state"),
+                "security_groups": ("group_id",), "key_pairs": ("key_name",)}
+        return {kind: [{k: asdict(item)[k] for k in keys} for item in getattr(self, kind)]
+                for kind, keys in keep.items()}
+
+
+def find_lab(ec2, lab: str) -> LabResources:
+    found = LabResources()
+    for page in with_retry(lambda: list(ec2.get_paginator("describe_instances").paginate(Filters=lab_filter(lab)))):
+        for reservation in page["Reservations"]:
+            found.instances += [_instance(i) for i in reservation["Instances"] if i["State"]["Name"] not in GONE]
+    for page in with_retry(lambda: list(ec2.get_paginator("describe_volumes").paginate(Filters=lab_filter(lab)))):
+        found.volumes += [_volume(v) for v in page["Volumes"]]
+    groups = with_retry(ec2.describe_security_groups, Filters=lab_filter(lab))["SecurityGroups"]
+    found.security_groups = [FoundGroup(g["GroupId"], g["GroupName"], g.get("VpcId")) for g in groups]
+    keys = with_retry(ec2.describe_key_pairs, Filters=lab_filter(lab))["KeyPairs"]
+    found.key_pairs = [FoundKeyPair(k["KeyName"], k.get("KeyPairId")) for k in keys]
+    return found
+
+
+def _instance(raw: dict) -> FoundInstance:
+    tags = tags_of(raw)
+    return FoundInstance(node=tags.get("lab:node", raw["InstanceId"]), role=tags.get("lab:role", ""),
+                         instance_id=raw["InstanceId"], instance_type=raw["InstanceType"], state=raw["State"]["Name"],
+                         az=raw["Placement"]["AvailabilityZone"], private_ip=raw.get("PrivateIpAddress"),
+                         public_ip=raw.get("PublicIpAddress"), ssh_user=tags.get("lab:ssh-user"),
+                         subnet_id=raw.get("SubnetId"))
+
+
+def _volume(raw: dict) -> FoundVolume:
+    tags = tags_of(raw)
+    attached = [a for a in raw.get("Attachments", []) if a.get("State") in ("attaching", "attached")]
+    return FoundVolume(node=tags.get("lab:node", ""), name=tags.get("lab:volume", raw["VolumeId"]),
+                       volume_id=raw["VolumeId"], state=raw["State"], size_gb=raw["Size"],
+                       az=raw["AvailabilityZone"], instance_id=attached[0]["InstanceId"] if attached else None,
+                       device=attached[0]["Device"] if attached else None)
