@@ -1,0 +1,31 @@
+"""`.lab/<name>/ssh_config`: plain `ssh -F .lab/<name>/ssh_config controller` and scp just work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lab.inventory import Inventory
+from lab.paths import write_private
+
+
+def render_ssh_config(inventory: Inventory) -> str:
+    # On the twin the host keys are pinned by `lab up`; on AWS the first contact is trusted
+    # and recorded (the console output is the only other source of the keys).
+    strict = "yes" if inventory.target == "sim" else "accept-new"
+    blocks = []
+    for node in inventory.nodes:
+        blocks.append("\n".join([
+            f"Host {node.name}",
+            f"    HostName {node.ssh_host}",
+            f"    User {node.ssh_user}",
+            f"    IdentityFile {Path(inventory.key_file).resolve()}",
+            "    IdentitiesOnly yes",
+            f"    UserKnownHostsFile {Path(inventory.known_hosts).resolve()}",
+            f"    StrictHostKeyChecking {strict}",
+            "    ConnectTimeout 10",
+        ]))
+    return "# written by `lab up`; regenerated on every run\n" + "\n\n".join(blocks) + "\n"
+
+
+def write_ssh_config(inventory: Inventory, path: Path) -> None:
+    write_private(path, render_ssh_config(inventory))
