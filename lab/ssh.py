@@ -1,0 +1,127 @@
+"""Fabric connections to the lab's hosts, trusting exactly the host keys the lab knows.
+
+The twin's host keys are pinned by `lab up` before the first connection; on AWS the first
+contact is trusted and recorded in .lab/<name>/known_hosts, and from then on a changed
+key is refused (never StrictHostKeyChecking=no).
+"""
+
+from __future__ import annotations
+
+import io
+import shlex
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import paramiko
+from fabric import Connection
+from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
+
+from lab.errors import RemoteError
+from lab.inventory import Inventory, NodeRecord
+from lab.remote import RemoteFactory, RunResult
+
+CONNECT_TIMEOUT = 10
+_known_hosts_lock = threading.Lock()
+
+
+def sudo_wrap(command: str) -> str:
+    """Run as root without ever waiting for a password (cloud users have NOPASSWD sudo)."""
+    return f"sudo -n sh -c {shlex.quote(command)}"
+
+
+class _RecordFirstContact(paramiko.MissingHostKeyPolicy):
+    """Trust on first use: accept a host the file does not know yet and write its key down."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def missing_host_key(self, client, hostname, key):
+        with _known_hosts_lock:
+            with self.path.open("a") as f:
+                f.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+            self.path.chmod(0o600)
+        client.get_host_keys().add(hostname, key.get_name(), key)
+
+
+def known_host_names(path: Path) -> set[str]:
+    if not path.exists():
+        return set()
+    return {line.split()[0] for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")}
+
+
+class FabricRemote:
+    """One host over SSH; one connection, opened on first use, used by one thread at a time."""
+
+    def __init__(self, node: NodeRecord, inventory: Inventory):
+        self.name = node.name
+        self.node = node
+        self.known_hosts = Path(inventory.known_hosts)
+        self.conn = Connection(node.ssh_host, user=node.ssh_user, connect_timeout=CONNECT_TIMEOUT,
+                               connect_kwargs={"key_filename": [inventory.key_file], "look_for_keys": False,
+                                               "allow_agent": False})
+        client = self.conn.client
+        client._system_host_keys = paramiko.HostKeys()  # never the user's ~/.ssh/known_hosts
+        if self.known_hosts.exists():
+            client.load_host_keys(str(self.known_hosts))
+        if node.ssh_host in known_host_names(self.known_hosts):
+            client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        else:
+            client.set_missing_host_key_policy(_RecordFirstContact(self.known_hosts))
+
+    def run(self, command: str, *, sudo: bool = True, stdin: str | None = None,
+            timeout: float | None = None) -> RunResult:
+        text = sudo_wrap(command) if sudo else command
+        try:
+            result = self.conn.run(text, warn=True, hide=True, pty=False, timeout=timeout,
+                                   in_stream=io.StringIO(stdin) if stdin is not None else False)
+        except (paramiko.SSHException, socket.error, EOFError) as exc:
+            raise RemoteError(f"{self.name} ({self.node.ssh_host}): SSH failed: {exc}") from None
+        return RunResult(result.exited, result.stdout, result.stderr)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def fabric_factory(inventory: Inventory) -> RemoteFactory:
+    cache: dict[str, FabricRemote] = {}
+    lock = threading.Lock()
+
+    def factory(node: NodeRecord) -> FabricRemote:
+        with lock:
+            if node.name not in cache:
+                cache[node.name] = FabricRemote(node, inventory)
+            return cache[node.name]
+
+    return factory
+
+
+def _answers(node: NodeRecord, factory: RemoteFactory) -> bool:
+    try:
+        return factory(node).run("true", sudo=False, timeout=CONNECT_TIMEOUT).ok
+    except RemoteError:
+        return False
+
+
+def wait_for_ssh(inventory: Inventory, factory: RemoteFactory, *, progress, timeout: float = 300,
+                 interval: float = 3) -> None:
+    """Every node answers on SSH, all waited for in parallel; a RemoteError naming those that never did."""
+    started = time.monotonic()
+
+    def wait(node: NodeRecord) -> bool:
+        try:
+            Retrying(retry=retry_if_result(lambda ok: not ok), stop=stop_after_delay(timeout),
+                     wait=wait_fixed(interval))(_answers, node, factory)
+        except RetryError:
+            return False
+        progress(f"  {node.name} answers on SSH ({time.monotonic() - started:.0f} s)")
+        return True
+
+    with ThreadPoolExecutor(max_workers=len(inventory.nodes) or 1) as pool:
+        answered = list(pool.map(wait, inventory.nodes))
+    silent = [f"{n.name} ({n.ssh_host})" for n, ok in zip(inventory.nodes, answered) if not ok]
+    if silent:
+        raise RemoteError(f"{', '.join(silent)} did not answer on SSH within {timeout:.0f} s; "
+                          f"check the security group's SSH rule (ssh.allow_from) and run `lab up` again")
