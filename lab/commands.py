@@ -23,7 +23,8 @@ from lab.inventory import Inventory, load_inventory
 from lab.paths import LabPaths, state_root, write_private
 from lab.target import Target
 
-console = Console(highlight=False)
+# Piped output (a file, a pager, a test) is not cut to 80 columns.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True, highlight=False)
 
 
@@ -185,8 +186,10 @@ def _print_status(status: dict) -> None:
         return
     where = status["endpoint_url"] or "AWS"
     table = Table(title=f"lab {status['lab']} ({status['target']}, {status['region']}, {where})")
-    for column in ("node", "role", "instance", "type", "state", "private ip", "public ip", "volumes"):
-        table.add_column(column)
+    for column in ("node", "role", "instance", "type", "state"):
+        table.add_column(column, no_wrap=True)
+    for column in ("private ip", "public ip", "volumes"):
+        table.add_column(column, overflow="fold")
     for inst in status["instances"]:
         vols = [f"{v['name']}={v['volume_id']} ({v['state']})" for v in status["volumes"] if v["node"] == inst["node"]]
         table.add_row(inst["node"], inst["role"], inst["instance_id"], inst["instance_type"], inst["state"],

@@ -54,6 +54,12 @@ def test_up_status_down_through_the_cli(endpoint, tmp_path, capsys):
     assert sorted(i["node"] for i in status["instances"]) == ["controller", "object1", "object2"]
     assert len([v for v in status["volumes"] if v["name"] in ("sdb", "sdc")]) == 4
 
+    assert cli.main(["status", "--config", config, "--target", "aws"]) == 0
+    table = capsys.readouterr().out
+    for node in ("controller", "object1", "object2"):
+        assert node in table
+    assert "running" in table and "sdb=vol-" in table
+
     assert cli.main(["down", "--config", config, "--target", "aws"]) == 0
     assert "removed" in capsys.readouterr().out
     assert not paths.inventory.exists() and not paths.key_file.exists()
