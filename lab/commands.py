@@ -45,7 +45,8 @@ def sim_state_dir() -> Path:
 
 def _twin():
     """The twin's client module, or a one-line error while the twin is not part of this build."""
-    if importlib.util.find_spec("lab.sim.client") is None:
+    # The twin needs its control side (client, daemon) and its host side (bodies: containers).
+    if any(importlib.util.find_spec(m) is None for m in ("lab.sim.client", "lab.sim.bodies")):
         raise NotAvailableError("TARGET=sim (the local twin of EC2) is not available yet; use TARGET=aws")
     from lab.sim import client
 

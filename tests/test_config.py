@@ -108,7 +108,7 @@ def test_sim_target_says_in_one_line_that_it_is_not_available_yet(command, capsy
 
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "lab.sim.client" else real_find_spec(name, *a))
+                        lambda name, *a: None if name == "lab.sim.bodies" else real_find_spec(name, *a))
     config = str(Path(__file__).resolve().parent.parent / "configs" / "lab.yaml")
     assert cli.main([command, "--config", config, "--target", "sim"]) == 2
     err = capsys.readouterr().err.strip()
