@@ -11,6 +11,7 @@ from typing import Callable, TypeVar
 
 from botocore.exceptions import ClientError, EndpointConnectionError
 from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity.wait import wait_base
 
 from lab.errors import CloudError
 
@@ -21,6 +22,20 @@ BUSY = frozenset({"DependencyViolation", "IncorrectState", "IncorrectInstanceSta
 RETRY_ATTEMPTS = 8
 RETRY_WAIT_SECONDS = 0.5  # first backoff; doubles, with full jitter
 RETRY_MAX_WAIT_SECONDS = 20.0
+# None: jittered exponential backoff from the two settings above. Tests and the benchmark
+# shrink it with set_backoff(wait_none()) so a retried call costs no wall time there.
+WAIT: wait_base | None = None
+
+
+def set_backoff(wait: wait_base | None) -> None:
+    """Replace the backoff between retries (None restores the default jittered exponential)."""
+    global WAIT
+    WAIT = wait
+
+
+def _backoff() -> wait_base:
+    return WAIT if WAIT is not None else wait_random_exponential(multiplier=RETRY_WAIT_SECONDS,
+                                                                 max=RETRY_MAX_WAIT_SECONDS)
 
 
 def error_code(exc: BaseException) -> str:
@@ -40,7 +55,7 @@ def with_retry(fn: Callable[..., T], *args, retry_not_found: bool = False, **kwa
     retrying = Retrying(
         retry=retry_if_exception(lambda e: is_transient(e, retry_not_found=retry_not_found)),
         stop=stop_after_attempt(RETRY_ATTEMPTS),
-        wait=wait_random_exponential(multiplier=RETRY_WAIT_SECONDS, max=RETRY_MAX_WAIT_SECONDS),
+        wait=_backoff(),
         reraise=False,
     )
     try:
@@ -53,6 +68,11 @@ def with_retry(fn: Callable[..., T], *args, retry_not_found: bool = False, **kwa
         raise CloudError(f"EC2 refused {_operation(exc)}: {error_code(exc)}: {_message(exc)}") from exc
     except EndpointConnectionError as exc:
         raise CloudError(f"cannot reach EC2: {exc}") from exc
+
+
+def call(fn: Callable[..., T], *, retry_not_found: bool = False, **kwargs) -> T:
+    """fn(**kwargs) under the lab's retry policy: the usual way to send one EC2 request."""
+    return with_retry(fn, retry_not_found=retry_not_found, **kwargs)
 
 
 def _operation(exc: BaseException) -> str:

@@ -7,6 +7,7 @@ One RunInstances per node (each carries its own tags), all sent at once, so laun
 from __future__ import annotations
 
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -29,7 +30,8 @@ class Image:
 
 def find_image(ec2, spec: LabSpec, target: Target) -> Image:
     if spec.ami:
-        images = with_retry(ec2.describe_images, ImageIds=[spec.ami])["Images"]
+        # A filter, not ImageIds: an unknown id then reads as "no image" instead of an API error.
+        images = with_retry(ec2.describe_images, Filters=[{"Name": "image-id", "Values": [spec.ami]}])["Images"]
         if not images:
             raise LabError(f"ami {spec.ami} does not exist in {spec.region}; fix `ami:` in the config")
     else:
@@ -37,7 +39,9 @@ def find_image(ec2, spec: LabSpec, target: Target) -> Image:
                             Filters=[{"Name": "name", "Values": [target.image_name]},
                                      {"Name": "state", "Values": ["available"]}])["Images"]
         if not images:
-            raise LabError(f"no image named {target.image_name} found in {spec.region}; set `ami:` in the config")
+            what = "Ubuntu 18.04" if target.name == "aws" else "twin (Debian 12)"
+            raise LabError(f"no {what} image found in {spec.region} (name {target.image_name}, owner "
+                           f"{', '.join(target.image_owners)}); set `ami:` in the config")
     newest = max(images, key=lambda i: i.get("CreationDate", ""))
     return Image(newest["ImageId"], newest.get("RootDeviceName", "/dev/sda1"))
 
@@ -55,9 +59,10 @@ def _run_one(ec2, spec: LabSpec, node: str, image: Image, subnet: Subnet, group_
     node_spec = spec.nodes[node]
     tags = lab_tags(spec.name, node, node_spec.role, extra={**spec.tags, "lab:ssh-user": spec.ssh.user})
     root_tags = lab_tags(spec.name, node, node_spec.role, extra={**spec.tags, "lab:volume": "root"})
+    # The same token on every retry: if a throttled-looking answer hid a launch, EC2 does not launch twice.
     answer = with_retry(
-        ec2.run_instances, ImageId=image.image_id, InstanceType=node_spec.type, MinCount=1, MaxCount=1,
-        KeyName=spec.name, SubnetId=subnet.subnet_id, SecurityGroupIds=[group_id],
+        ec2.run_instances, ClientToken=uuid.uuid4().hex, ImageId=image.image_id, InstanceType=node_spec.type,
+        MinCount=1, MaxCount=1, KeyName=spec.name, SubnetId=subnet.subnet_id, SecurityGroupIds=[group_id],
         BlockDeviceMappings=[{"DeviceName": image.root_device, "Ebs": {
             "VolumeSize": node_spec.root_volume_gb or spec.root_volume_gb, "VolumeType": spec.volume_type,
             "DeleteOnTermination": True}}],

@@ -38,4 +38,5 @@ def ensure_key_pair(ec2, lab: str, key_file: Path, found: LabResources, extra_ta
         with_retry(ec2.delete_key_pair, KeyName=lab)
     with_retry(ec2.import_key_pair, KeyName=lab, PublicKeyMaterial=public.encode(),
                TagSpecifications=[tag_spec("key-pair", lab_tags(lab, extra=extra_tags))])
+    progress(f"key pair {lab} imported from {key_file}.pub")
     return [f"key pair {lab}"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from lab.config import LabSpec
 from lab.discovery import LabResources
 from lab.ec2 import lab_tags, tag_spec, with_retry
-from lab.errors import CloudError, LabError
+from lab.errors import LabError
 from lab.ports import SERVICE_PORTS, SSH_PORT
 
 CHECKIP_URL = "https://checkip.amazonaws.com"
@@ -25,6 +25,10 @@ class Subnet:
     cidr: str
     az: str
     vpc_id: str
+
+    @property
+    def id(self) -> str:
+        return self.subnet_id
 
 
 def choose_subnet(ec2, spec: LabSpec) -> Subnet:
@@ -97,6 +101,7 @@ def ensure_security_group(ec2, spec: LabSpec, subnet: Subnet, ssh_cidrs: list[st
                               Description=f"openstack-ec2-lab {spec.name}",
                               TagSpecifications=[tag_spec("security-group", lab_tags(spec.name, extra=spec.tags))])["GroupId"]
         created.append(f"security group {group_id}")
+        progress(f"security group {group_id} created in {subnet.vpc_id}")
     current = with_retry(ec2.describe_security_groups, GroupIds=[group_id], retry_not_found=True)["SecurityGroups"][0]
     have, want = _flatten(current["IpPermissions"]), _flatten(desired_ingress(group_id, ssh_cidrs))
     if want - have:
@@ -123,5 +128,6 @@ def detect_caller_cidr(subnet_cidr: str) -> str:
         raise LabError(f"could not find your public IPv4 address ({exc}); set ssh.allow_from in the config "
                        f"to your address/32") from None
     if address.is_private:
-        raise CloudError(f"{CHECKIP_URL} answered a private address {address}; set ssh.allow_from in the config")
+        raise LabError(f"{CHECKIP_URL} answered a private address {address}; set ssh.allow_from in the config "
+                       f"to your public address/32")
     return f"{address}/32"

@@ -1,13 +1,14 @@
 """`lab up` against EC2: find what exists by tag, create only what is missing, write the inventory.
 
 Order: key pair and security group; the missing instances and the missing volumes at the
-same time (volumes only need the zone); wait for both; attach; DeleteOnTermination;
+same time (a volume only needs its node's zone, known before launch); wait for both; attach; DeleteOnTermination;
 inventory and ssh_config. Every step starts from what discovery found, so an `up` that
 stopped anywhere is finished by the next one, and a complete lab makes `up` a no-op.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -47,9 +48,10 @@ def up(spec: LabSpec, target: Target, paths: LabPaths, *, resolve_caller: Callab
     marked = volumes.delete_on_termination(ec2, list(ids.values()))
     if marked:
         progress(f"volumes of {len(marked)} instances set to be deleted with their instance")
-    report.inventory = _inventory(ec2, spec, target, paths, subnet, ids)
+    report.inventory = _inventory(ec2, spec, target, paths, subnet)
     save_inventory(report.inventory, paths.inventory)
-    write_ssh_config(report.inventory, paths.ssh_config)
+    write_ssh_config(report.inventory, paths)
+    progress(f"inventory written to {paths.inventory}, ssh config to {paths.ssh_config}")
     return report
 
 
@@ -64,41 +66,54 @@ def _subnet_of(ec2, spec: LabSpec, found: LabResources) -> network.Subnet:
 
 
 def _ensure_instances_and_volumes(ec2, spec, target, subnet, group_id, found, report, progress) -> dict[str, str]:
+    """Launch the missing nodes and create the missing volumes at once, then attach what is loose."""
     ids = {i.node: i.instance_id for i in found.instances if i.node in spec.nodes}
+    for stray in (i for i in found.instances if i.node not in spec.nodes):
+        progress(f"instance {stray.instance_id} (node {stray.node}) is not in the config: left alone; "
+                 f"`lab down` removes it")
+    zones = {i.node: i.az for i in found.instances}
     missing_nodes = [n for n in spec.nodes if n not in ids]
     wanted = volumes.wanted_volumes(spec)
     have = {(v.node, v.name): v for v in found.volumes}
     missing_volumes = [v for v in wanted if (v.node, v.name) not in have]
+    image = instances.find_image(ec2, spec, target) if missing_nodes else None
     if missing_nodes:
-        image = instances.find_image(ec2, spec, target)
-        progress(f"launching {len(missing_nodes)} instances in parallel from {image.image_id}: {', '.join(missing_nodes)}")
+        progress(f"launching {len(missing_nodes)} instances in parallel from {image.image_id}: "
+                 f"{', '.join(missing_nodes)}")
     if missing_volumes:
-        progress(f"creating {len(missing_volumes)} volumes in {subnet.az}")
-    from concurrent.futures import ThreadPoolExecutor
-
+        progress(f"creating {len(missing_volumes)} volumes, each in its node's availability zone")
+    # A new node lands in the subnet's zone, so its volumes need not wait for the instance.
+    zone_of = {v: zones.get(v.node, subnet.az) for v in missing_volumes}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        launched = pool.submit(instances.launch, ec2, spec, missing_nodes, image, subnet, group_id) \
-            if missing_nodes else None
-        made = volumes.create(ec2, spec, missing_volumes, subnet.az)
-        new_ids = launched.result() if launched else {}
+        launched = pool.submit(instances.launch, ec2, spec, missing_nodes, image, subnet, group_id)
+        made = volumes.create(ec2, spec, missing_volumes, zone_of)
+        new_ids = launched.result()
     ids.update(new_ids)
     report.created += [f"instance {n} ({i})" for n, i in new_ids.items()]
     report.created += [f"volume {n}/{v} ({vid})" for (n, v), vid in made.items()]
+    progress(f"waiting for {len(ids)} instances to run")
     instances.wait_running(ec2, list(ids.values()), progress)
+    _attach_loose(ec2, spec, wanted, have, made, ids, progress)
+    return ids
+
+
+def _attach_loose(ec2, spec, wanted, have, made, ids, progress) -> None:
     volume_ids = {key: v.volume_id for key, v in have.items()} | made
     to_attach = []
     for v in wanted:
         current = have.get((v.node, v.name))
+        if current is not None and current.instance_id not in (None, ids[v.node]):
+            raise LabError(f"volume {v.node}/{v.name} ({current.volume_id}) is attached to {current.instance_id}, "
+                           f"not to {v.node} ({ids[v.node]}); run `lab down` and `lab up` again")
         if current is None or current.instance_id is None:
             to_attach.append((volume_ids[(v.node, v.name)], ids[v.node], v.device))
     if to_attach:
+        progress(f"attaching {len(to_attach)} volumes")
         volumes.wait_available(ec2, [a[0] for a in to_attach])
         volumes.attach(ec2, to_attach)
-        progress(f"attached {len(to_attach)} volumes")
-    return ids
 
 
-def _inventory(ec2, spec: LabSpec, target: Target, paths: LabPaths, subnet, ids: dict[str, str]) -> Inventory:
+def _inventory(ec2, spec: LabSpec, target: Target, paths: LabPaths, subnet) -> Inventory:
     found = find_lab(ec2, spec.name)
     nodes = []
     for name, node_spec in spec.nodes.items():

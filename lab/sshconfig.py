@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from lab.inventory import Inventory
-from lab.paths import write_private
+from lab.paths import LabPaths, write_private
 
 
-def render_ssh_config(inventory: Inventory) -> str:
+def render_ssh_config(inventory: Inventory, paths: LabPaths | None = None) -> str:
+    """One Host block per node; key and known_hosts from paths when given, else from the inventory."""
+    key_file = paths.key_file if paths else Path(inventory.key_file)
+    known_hosts = paths.known_hosts if paths else Path(inventory.known_hosts)
     # On the twin the host keys are pinned by `lab up`; on AWS the first contact is trusted
     # and recorded (the console output is the only other source of the keys).
     strict = "yes" if inventory.target == "sim" else "accept-new"
@@ -18,14 +21,14 @@ def render_ssh_config(inventory: Inventory) -> str:
             f"Host {node.name}",
             f"    HostName {node.ssh_host}",
             f"    User {node.ssh_user}",
-            f"    IdentityFile {Path(inventory.key_file).resolve()}",
+            f"    IdentityFile {key_file.resolve()}",
             "    IdentitiesOnly yes",
-            f"    UserKnownHostsFile {Path(inventory.known_hosts).resolve()}",
+            f"    UserKnownHostsFile {known_hosts.resolve()}",
             f"    StrictHostKeyChecking {strict}",
             "    ConnectTimeout 10",
         ]))
     return "# written by `lab up`; regenerated on every run\n" + "\n\n".join(blocks) + "\n"
 
 
-def write_ssh_config(inventory: Inventory, path: Path) -> None:
-    write_private(path, render_ssh_config(inventory))
+def write_ssh_config(inventory: Inventory, paths: LabPaths) -> None:
+    write_private(paths.ssh_config, render_ssh_config(inventory, paths))

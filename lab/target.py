@@ -15,7 +15,7 @@ TARGETS = ("aws", "sim")
 
 # One retry policy, ours (lab/ec2.py, tenacity): botocore's own retries are switched off
 # so that a throttled call is not retried 5 x 5 times and every retry is counted.
-_CLIENT_CONFIG = Config(retries={"total_max_attempts": 1, "mode": "standard"},
+_CLIENT_CONFIG = Config(retries={"total_max_attempts": 1, "mode": "standard"}, max_pool_connections=32,
                         connect_timeout=10, read_timeout=60)
 
 

@@ -42,12 +42,15 @@ def _parallel(fn, items):
         return list(pool.map(fn, items))
 
 
-def create(ec2, spec: LabSpec, volumes: list[WantedVolume], az: str) -> dict[tuple[str, str], str]:
+def create(ec2, spec: LabSpec, volumes: list[WantedVolume],
+           zone_of: dict[WantedVolume, str]) -> dict[tuple[str, str], str]:
+    """Each volume in the zone of its node, all at once; (node, logical name) -> volume id."""
+
     def one(v: WantedVolume) -> str:
         tags = lab_tags(spec.name, v.node, spec.nodes[v.node].role, extra={**spec.tags, "lab:volume": v.name})
         tags["Name"] = f"{spec.name}-{v.node}-{v.name}"
-        return with_retry(ec2.create_volume, AvailabilityZone=az, Size=v.size_gb, VolumeType=spec.volume_type,
-                          TagSpecifications=[tag_spec("volume", tags)])["VolumeId"]
+        return with_retry(ec2.create_volume, AvailabilityZone=zone_of[v], Size=v.size_gb,
+                          VolumeType=spec.volume_type, TagSpecifications=[tag_spec("volume", tags)])["VolumeId"]
 
     return {(v.node, v.name): vid for v, vid in zip(volumes, _parallel(one, volumes))}
 
@@ -56,6 +59,9 @@ def wait_available(ec2, volume_ids: list[str]) -> None:
     deadline = time.monotonic() + AVAILABLE_TIMEOUT_SECONDS
     while volume_ids:
         raw = with_retry(ec2.describe_volumes, VolumeIds=volume_ids, retry_not_found=True)["Volumes"]
+        broken = sorted(v["VolumeId"] for v in raw if v["State"] in ("error", "deleting", "deleted"))
+        if broken:
+            raise CloudError(f"volumes failed or are being deleted: {', '.join(broken)}; run `lab up` again")
         waiting = [v["VolumeId"] for v in raw if v["State"] == "creating"]
         if len(raw) == len(volume_ids) and not waiting:
             return

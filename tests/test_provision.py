@@ -2,45 +2,54 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
 import boto3
+import botocore.session
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from moto import mock_aws
+from tenacity import wait_none
 
-from lab import ec2 as lab_ec2, instances, provision, volumes
+from lab import ec2 as lab_ec2, instances, network, provision, volumes
 from lab.config import parse_config
 from lab.errors import CloudError, LabError
 from lab.paths import LabPaths
-from lab.target import UBUNTU_1804_NAME, UBUNTU_OWNER, Target
+from lab.ports import SERVICE_PORTS
+from lab.sshconfig import render_ssh_config
+from lab.target import UBUNTU_1804_NAME, Target
 
 REGION = "ap-northeast-2"
 CALLER = "198.51.100.7/32"
 CONFIG = (Path(__file__).resolve().parent.parent / "configs" / "lab.yaml").read_text()
 
 
+_BOTOCORE = botocore.session.get_session()
+
+
 @pytest.fixture
 def ec2(monkeypatch):
-    monkeypatch.setattr(lab_ec2, "RETRY_WAIT_SECONDS", 0.0)
-    monkeypatch.setattr(lab_ec2, "RETRY_MAX_WAIT_SECONDS", 0.0)
+    # Every `up` builds its own client; sharing one botocore session spares re-reading the EC2 model each time.
+    monkeypatch.setattr(boto3.session, "Session", functools.partial(boto3.session.Session, botocore_session=_BOTOCORE))
+    monkeypatch.setattr(lab_ec2, "WAIT", wait_none())
     monkeypatch.setattr(instances, "POLL_SECONDS", 0.0)
     monkeypatch.setattr(volumes, "POLL_SECONDS", 0.0)
     # moto registers images under the test account, never Canonical's: look them up there.
     monkeypatch.setattr(Target, "image_owners", property(lambda self: ["self"]))
+    # moto's thousands of default images cost a second per test; these tests register their own.
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     with mock_aws():
         client = boto3.client("ec2", region_name=REGION)
         yield client
 
 
-def register_bionic(ec2) -> str:
+def register_bionic(ec2, name: str = UBUNTU_1804_NAME.replace("*", "20240101")) -> str:
     """moto knows no Ubuntu 18.04 image: register one under the name the lookup asks for."""
-    base = ec2.describe_images(Owners=[UBUNTU_OWNER])["Images"][0]["ImageId"]
-    instance = ec2.run_instances(ImageId=base, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-    image = ec2.create_image(InstanceId=instance, Name=UBUNTU_1804_NAME.replace("*", "20240101"))["ImageId"]
-    ec2.terminate_instances(InstanceIds=[instance])
-    return image
+    return ec2.register_image(Name=name, RootDeviceName="/dev/sda1", Architecture="x86_64",
+                              VirtualizationType="hvm",
+                              BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8}}])["ImageId"]
 
 
 def spec_with(extra: str = "", text: str = CONFIG):
@@ -185,16 +194,26 @@ def _by_id(params):
     return "InstanceId.1" in str(params.get("body", ""))
 
 
+def _volume_by_id(params):
+    return "VolumeId.1" in str(params.get("body", ""))
+
+
 @pytest.mark.parametrize("operation,code,when", [("DescribeInstances", "RequestLimitExceeded", None),
                                                  ("RunInstances", "Throttling", None),
+                                                 ("CreateVolume", "RequestLimitExceeded", None),
                                                  ("AttachVolume", "IncorrectState", None),
-                                                 ("DescribeInstances", "InvalidInstanceID.NotFound", _by_id)])
+                                                 ("DescribeInstances", "InvalidInstanceID.NotFound", _by_id),
+                                                 ("DescribeVolumes", "InvalidVolume.NotFound", _volume_by_id),
+                                                 ("DescribeSecurityGroups", "InvalidGroup.NotFound",
+                                                  lambda params: "GroupId.1" in str(params.get("body", "")))])
 def test_transient_errors_are_retried_and_the_lab_converges(ec2, monkeypatch, operation, code, when):
     register_bionic(ec2)
     faults = Faults(monkeypatch, operation, code, times=3, when=when or (lambda params: True))
     report = run_up(spec_with())
     assert faults.left == 0
     assert len(report.inventory.nodes) == 3 and len(lab_instances(ec2)) == 3
+    vols = ec2.describe_volumes(Filters=[{"Name": "tag:lab:volume", "Values": ["sdb", "sdc"]}])["Volumes"]
+    assert len(vols) == 4 and all(v["State"] == "in-use" for v in vols)
 
 
 def test_a_real_error_fails_at_once_with_awss_message(ec2, monkeypatch):
@@ -214,7 +233,7 @@ def test_retries_that_run_out_say_so(ec2, monkeypatch):
 
 
 def test_missing_ubuntu_image_says_to_set_ami(ec2):
-    with pytest.raises(LabError, match="set `ami:`"):
+    with pytest.raises(LabError, match=f"no Ubuntu 18.04 image found in {REGION} .*; set `ami:` in the config"):
         run_up(spec_with())
     assert lab_instances(ec2) == []
 
@@ -244,3 +263,184 @@ def test_explicit_allow_from_needs_no_lookup(ec2):
     provision.up(spec, Target("aws"), paths, resolve_caller=no_lookup, progress=lambda m: None)
     ssh = [p for p in lab_group(ec2)["IpPermissions"] if p.get("FromPort") == 22][0]
     assert [r["CidrIp"] for r in ssh["IpRanges"]] == ["203.0.113.0/28"]
+
+
+def test_instances_record_their_ssh_user_and_tag_their_root_volume(ec2):
+    register_bionic(ec2)
+    run_up(spec_with())
+    for node, instance in by_tag(lab_instances(ec2)).items():
+        tags = {t["Key"]: t["Value"] for t in instance["Tags"]}
+        assert tags["lab:ssh-user"] == "ubuntu"
+        root = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [instance["InstanceId"]]},
+                                             {"Name": "tag:lab:volume", "Values": ["root"]}])["Volumes"]
+        assert len(root) == 1 and {"Key": "lab:node", "Value": node} in root[0]["Tags"]
+
+
+def test_up_interrupted_while_creating_volumes_is_finished_by_the_next_up(ec2, monkeypatch):
+    register_bionic(ec2)
+    cut = {"left": 1}
+
+    def network_drops(**kwargs):
+        if cut["left"]:
+            cut["left"] -= 1
+            raise EndpointConnectionError(endpoint_url="https://ec2.ap-northeast-2.amazonaws.com")
+
+    real = Target.ec2_client
+
+    def client(target, region):
+        c = real(target, region)
+        c.meta.events.register("before-call.ec2.CreateVolume", network_drops)
+        return c
+
+    monkeypatch.setattr(Target, "ec2_client", client)
+    with pytest.raises(CloudError, match="cannot reach EC2"):
+        run_up(spec_with())
+    lines = []
+    report = run_up(spec_with(), lines)
+    assert [c for c in report.created if c.startswith("volume")] and not any(
+        c.startswith(("instance", "key pair", "security group")) for c in report.created)
+    assert len(lab_instances(ec2)) == 3
+    vols = ec2.describe_volumes(Filters=[{"Name": "tag:lab:volume", "Values": ["sdb", "sdc"]}])["Volumes"]
+    assert len(vols) == 4 and all(v["State"] == "in-use" for v in vols)
+    assert run_up(spec_with()).created == []
+
+
+def test_second_up_lists_what_exists(ec2):
+    register_bionic(ec2)
+    run_up(spec_with())
+    again = run_up(spec_with())
+    assert again.created == []
+    assert sum(e.startswith("instance") for e in again.existing) == 3
+    assert sum(e.startswith("volume") for e in again.existing) == 4
+    assert "key pair rocky-lab" in again.existing
+
+
+def test_lost_local_key_replaces_the_key_pair_and_says_so(ec2):
+    register_bionic(ec2)
+    run_up(spec_with())
+    paths = LabPaths.for_lab("rocky-lab")
+    old_public = paths.key_file.with_name("id_ed25519.pub").read_text()
+    paths.key_file.unlink()
+    lines = []
+    report = run_up(spec_with(), lines)
+    assert report.created == ["key pair rocky-lab"]
+    assert any("does not match" in line and "replacing" in line for line in lines)
+    new_public = paths.key_file.with_name("id_ed25519.pub").read_text()
+    assert new_public != old_public and oct(os.stat(paths.key_file).st_mode & 0o777) == "0o600"
+    remote = ec2.describe_key_pairs(KeyNames=["rocky-lab"], IncludePublicKey=True)["KeyPairs"][0]
+    assert remote["PublicKey"].split()[:2] == new_public.split()[:2]
+
+
+def test_security_group_drift_is_repaired_by_the_next_up(ec2):
+    register_bionic(ec2)
+    run_up(spec_with())
+    group = lab_group(ec2)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    ec2.revoke_security_group_ingress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1, "UserIdGroupPairs": [{"GroupId": group}]}])
+    lines = []
+    run_up(spec_with(), lines)
+    perms = lab_group(ec2)["IpPermissions"]
+    assert all(r["CidrIp"] != "0.0.0.0/0" for p in perms for r in p.get("IpRanges", []))
+    assert any(p["IpProtocol"] == "icmp" for p in perms)
+    assert any("1 ingress rules added" in line for line in lines)
+    assert any("1 ingress rules removed" in line for line in lines)
+
+
+def test_desired_ingress_opens_service_ports_to_the_group_and_ssh_to_the_caller_only():
+    rules = network.desired_ingress("sg-1", ["198.51.100.7/32"])
+    from_group = {(r["IpProtocol"], r["FromPort"], r["ToPort"]) for r in rules if r.get("UserIdGroupPairs")}
+    assert ("icmp", -1, -1) in from_group
+    assert {(p.protocol, p.from_port, p.to_port) for p in SERVICE_PORTS} <= from_group
+    assert all(r["UserIdGroupPairs"] == [{"GroupId": "sg-1"}] for r in rules if r.get("UserIdGroupPairs"))
+    by_cidr = [r for r in rules if r.get("IpRanges")]
+    assert by_cidr == [{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+                        "IpRanges": [{"CidrIp": "198.51.100.7/32"}]}]
+
+
+def test_ssh_config_lets_plain_ssh_reach_every_node(ec2):
+    register_bionic(ec2)
+    report = run_up(spec_with())
+    paths = LabPaths.for_lab("rocky-lab")
+    text = paths.ssh_config.read_text()
+    assert oct(os.stat(paths.ssh_config).st_mode & 0o777) == "0o600"
+    for node in report.inventory.nodes:
+        block = text.split(f"Host {node.name}\n")[1].split("\n\n")[0]
+        assert f"HostName {node.public_ip}" in block and "User ubuntu" in block
+        assert f"UserKnownHostsFile {paths.known_hosts.resolve()}" in block
+        assert "IdentitiesOnly yes" in block and "StrictHostKeyChecking accept-new" in block
+    sim = report.inventory.model_copy(update={"target": "sim"})
+    assert "StrictHostKeyChecking yes" in render_ssh_config(sim, paths)
+
+
+def test_pinned_ami_is_used_and_a_wrong_one_is_named(ec2):
+    base = register_bionic(ec2, "my-own-ubuntu")
+    run_up(spec_with(f"ami: {base}\n"))
+    assert {i["ImageId"] for i in lab_instances(ec2)} == {base}
+    with pytest.raises(LabError, match="ami ami-0123456789abcdef0 does not exist .* fix `ami:`"):
+        run_up(spec_with("ami: ami-0123456789abcdef0\n", text=CONFIG.replace("name: rocky-lab", "name: other-lab")))
+
+
+def _config_with_object_nodes(count: int) -> str:
+    lines = ["name: bench-lab", f"region: {REGION}", "ssh: {user: ubuntu, allow_from: [198.51.100.7/32]}",
+             "nodes:", "  controller: {role: controller, type: t3.large}"]
+    lines += [f"  object{i}: {{role: object, type: t3.medium, volumes: {{sdb: 10, sdc: 10}}}}"
+              for i in range(1, count + 1)]
+    return "\n".join(lines) + "\n"
+
+
+def _count_calls(monkeypatch, spec) -> dict[str, int]:
+    calls: dict[str, int] = {}
+    real = Target.ec2_client
+
+    def client(target, region):
+        c = real(target, region)
+        c.meta.events.register("before-call.ec2.*", lambda model=None, **kw: calls.__setitem__(
+            model.name, calls.get(model.name, 0) + 1))
+        return c
+
+    monkeypatch.setattr(Target, "ec2_client", client)
+    run_up(spec)
+    monkeypatch.setattr(Target, "ec2_client", real)
+    return calls
+
+
+def test_each_extra_node_costs_at_most_two_calls_plus_two_per_volume(ec2, monkeypatch):
+    register_bionic(ec2)
+    small = _count_calls(monkeypatch, spec_with(text=_config_with_object_nodes(2)))
+    big = _count_calls(monkeypatch, spec_with(text=_config_with_object_nodes(8).replace("bench-lab", "big-lab")))
+    assert small["RunInstances"] == 3 and big["RunInstances"] == 9
+    assert big["DescribeInstances"] == small["DescribeInstances"]
+    assert big["DescribeVolumes"] == small["DescribeVolumes"]
+    extra_nodes, volumes_each = 6, 2
+    assert sum(big.values()) - sum(small.values()) <= extra_nodes * (2 + 2 * volumes_each)
+
+
+class _Answer:
+    def __init__(self, body: bytes):
+        self.body = body
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def read(self):
+        return self.body
+
+
+def test_caller_address_lookup_failure_says_to_set_allow_from(monkeypatch):
+    # urlopen is replaced: no test ever asks a real service for the address.
+    def offline(url, timeout):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(network.urllib.request, "urlopen", offline)
+    with pytest.raises(LabError, match="could not find your public IPv4 address.*set ssh.allow_from"):
+        network.detect_caller_cidr("172.31.0.0/20")
+    monkeypatch.setattr(network.urllib.request, "urlopen", lambda url, timeout: _Answer(b"93.184.216.34\n"))
+    assert network.detect_caller_cidr("172.31.0.0/20") == "93.184.216.34/32"
+    monkeypatch.setattr(network.urllib.request, "urlopen", lambda url, timeout: _Answer(b"<html>captive portal"))
+    with pytest.raises(LabError, match="set ssh.allow_from"):
+        network.detect_caller_cidr("172.31.0.0/20")
