@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from lab.sim import server
-from lab.sim.model import BodyLayer, IngressRule, InstanceBody, VolumeBody
+from lab.sim.model import BodyLayer, InstanceBody, body_from_dict
 from lab.sim.reconciler import Reconciler, observe
 
 log = logging.getLogger("lab.sim.daemon")
@@ -148,13 +148,6 @@ class NullBodies:
                 path.unlink()
                 gone.append(f"removed {path}")
         return gone
-
-
-def body_from_dict(data: dict) -> InstanceBody:
-    return InstanceBody(**{**data,
-                           "volumes": tuple(VolumeBody(**v) for v in data.get("volumes", ())),
-                           "ingress": tuple(IngressRule(**{**r, "sources": tuple(r["sources"])})
-                                            for r in data.get("ingress", ()))})
 
 
 def _host_bodies(state_dir: Path) -> BodyLayer:

@@ -41,6 +41,14 @@ class InstanceBody:
     ingress: tuple[IngressRule, ...] = ()
 
 
+def body_from_dict(data: dict) -> InstanceBody:
+    """The inverse of dataclasses.asdict: how body layers read what they saved as JSON."""
+    return InstanceBody(**{**data,
+                           "volumes": tuple(VolumeBody(**v) for v in data.get("volumes", ())),
+                           "ingress": tuple(IngressRule(**{**r, "sources": tuple(r["sources"])})
+                                            for r in data.get("ingress", ()))})
+
+
 class BodyLayer(Protocol):
     """What the reconciler asks of the host (implemented in lab/sim/bodies.py).
 

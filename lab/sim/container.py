@@ -1,0 +1,113 @@
+"""One systemd-nspawn container: boot it, find its init, run things in it, kill it.
+
+Flags measured on this kind of machine (no systemd as PID 1): `--register=no
+--keep-unit` and `/run/systemd/nspawn` made by hand; the network namespace is made
+beforehand (lab/sim/netns.py) so the instance's address is there before sshd starts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from lab.sim.hostcmd import HostCommandError, sh
+
+INIT_TIMEOUT_SECONDS = 20.0
+KILL_TIMEOUT_SECONDS = 10.0
+
+
+def machine_name(instance_id: str) -> str:
+    return f"lab-{instance_id[-12:]}"
+
+
+def is_nspawn(pid: int) -> bool:
+    """Whether pid is a live systemd-nspawn (an exited one, even a zombie, has no cmdline)."""
+    try:
+        return b"systemd-nspawn" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def boot(root: Path, *, machine: str, hostname: str, netns: str, console_log: Path) -> subprocess.Popen:
+    """Start the container booting systemd, detached from the caller's session."""
+    Path("/run/systemd/nspawn").mkdir(parents=True, exist_ok=True)
+    argv = ["systemd-nspawn", "--quiet", "--boot", "--register=no", "--keep-unit",
+            f"--directory={root}", f"--machine={machine}", f"--hostname={hostname}",
+            f"--network-namespace-path=/run/netns/{netns}", "--resolv-conf=copy-host",
+            "--timezone=off", "--console=read-only", "--link-journal=no"]
+    with console_log.open("ab") as log:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def _is_namespace_init(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    nspid = next((line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:")), [])
+    return len(nspid) > 1 and nspid[-1] == "1"
+
+
+def find_init(nspawn_pid: int) -> int | None:
+    """The container's PID 1, as this machine numbers it: a descendant of nspawn that is 1 inside."""
+    queue = _children(nspawn_pid)
+    while queue:
+        pid = queue.pop(0)
+        if _is_namespace_init(pid):
+            return pid
+        queue += _children(pid)
+    return None
+
+
+def wait_for_init(nspawn_pid: int, alive=None, timeout: float = INIT_TIMEOUT_SECONDS) -> int:
+    """alive: how to tell nspawn still runs (our own child: Popen.poll, as /proc/PID/cmdline
+    can read empty while it is still in execve); other processes: is_nspawn."""
+    alive = alive or (lambda: is_nspawn(nspawn_pid))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        init = find_init(nspawn_pid)
+        if init is not None:
+            return init
+        if not alive():
+            raise HostCommandError(f"twin: systemd-nspawn (pid {nspawn_pid}) exited before its container started")
+        time.sleep(0.1)
+    raise HostCommandError(f"twin: the container of systemd-nspawn pid {nspawn_pid} had no init after {timeout:.0f} s")
+
+
+def run_inside(init_pid: int, script: str) -> None:
+    """Run a shell script in the container's mount namespace (its /dev), as root of this machine."""
+    sh("nsenter", "-t", str(init_pid), "-m", "--", "sh", "-c", script)
+
+
+def kill(nspawn_pid: int) -> bool:
+    """Pull the plug: SIGKILL the container's init (which ends its PID namespace), then nspawn.
+
+    An instance being terminated needs no clean shutdown (its volumes go with it), and
+    a clean poweroff here took longer than 9 s. True if a container was running.
+    """
+    if not is_nspawn(nspawn_pid):
+        return False
+    init = find_init(nspawn_pid)
+    for pid in (init, nspawn_pid):
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                continue
+    deadline = time.monotonic() + KILL_TIMEOUT_SECONDS
+    while is_nspawn(nspawn_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return True
