@@ -151,6 +151,15 @@ def test_keystone_uses_fernet_and_its_database_on_the_controller(planned):
     assert "'keystone'@'localhost'" in db and "'keystone'@'%'" in db
 
 
+def test_keystone_database_check_logs_in_where_keystone_does(planned):
+    """MariaDB listens on the controller's management IP only: a check via 127.0.0.1 never passes,
+    so a second `lab install` would redo the grants and never report 0 changed."""
+    ctx, plan = planned
+    check = step_named(plan, "keystone-database", "controller").check
+    assert "-h controller " in check and "127.0.0.1" not in check
+    assert f"-p{ctx.secrets['keystone_dbpass']}" not in check.replace("'", "")
+
+
 def test_keystone_bootstrap_puts_every_url_on_port_5000(planned):
     _, plan = planned
     bootstrap = next(c for c in step_named(plan, "keystone-service", "controller").commands

@@ -46,8 +46,9 @@ def _database(ctx: PlanContext) -> Step:
     sql = ("CREATE DATABASE IF NOT EXISTS keystone;"
            f" GRANT ALL PRIVILEGES ON keystone.* TO 'keystone'@'localhost' IDENTIFIED BY '{password}';"
            f" GRANT ALL PRIVILEGES ON keystone.* TO 'keystone'@'%' IDENTIFIED BY '{password}';")
-    # Logging in as keystone proves the grant and the password.
-    check = f"mysql -u keystone -p{shlex.quote(ctx.secrets['keystone_dbpass'])} -h 127.0.0.1 keystone -e 'SELECT 1' >/dev/null 2>&1"
+    # Logging in as keystone.conf does (to the controller, where MariaDB listens) proves the grant.
+    check = (f"MYSQL_PWD={shlex.quote(ctx.secrets['keystone_dbpass'])} mysql -u keystone -h {ctx.controller.name}"
+             " keystone -e 'SELECT 1' >/dev/null 2>&1")
     return Step(name="keystone-database", phase="keystone", hosts=(ctx.controller.name,),
                 commands=(mysql(sql),), check=check)
 

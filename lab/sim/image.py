@@ -18,6 +18,9 @@ from pathlib import Path
 from lab.sim.hostcmd import sh
 
 APT_ARCHIVES = Path("var/cache/apt/archives")
+# What a Debian cloud image's /etc/hosts holds before cloud-init adds the instance's names.
+LOCALHOST_HOSTS = ("127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n"
+                   "ff02::1 ip6-allnodes\nff02::2 ip6-allrouters\n")
 
 
 def mount_root(rootfs: Path, upper: Path, work: Path, root: Path) -> None:
@@ -36,6 +39,8 @@ def unmount_root(root: Path) -> None:
 def customize(root: Path, *, hostname: str, user: str, public_key: str) -> None:
     """Hostname, machine id, host keys, the login user: once per instance (each part idempotent)."""
     (root / "etc/hostname").write_text(hostname + "\n")
+    if not (root / "etc/hosts").exists():  # debootstrap writes none; services resolve localhost
+        (root / "etc/hosts").write_text(LOCALHOST_HOSTS)
     if not (root / "etc/machine-id").read_text().strip():
         (root / "etc/machine-id").write_text(uuid.uuid4().hex + "\n")
     if not list((root / "etc/ssh").glob("ssh_host_*_key")):
