@@ -6,7 +6,6 @@ the config first and only then builds a client.
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import json
 import os
@@ -44,10 +43,7 @@ def sim_state_dir() -> Path:
 
 
 def _twin():
-    """The twin's client module, or a one-line error while the twin is not part of this build."""
-    # The twin needs its control side (client, daemon) and its host side (bodies: containers).
-    if any(importlib.util.find_spec(m) is None for m in ("lab.sim.client", "lab.sim.bodies")):
-        raise NotAvailableError("TARGET=sim (the local twin of EC2) is not available yet; use TARGET=aws")
+    """The twin's client module (imported late: TARGET=aws never loads it)."""
     from lab.sim import client
 
     return client
@@ -60,6 +56,8 @@ def _context(args, *, start_twin: bool = False) -> Context:
         return Context(spec, Target("aws"), paths)
     twin = _twin()
     if start_twin:
+        twin.check_host()
+        twin.prepare_image(progress=say)
         endpoint = twin.ensure_running(sim_state_dir(), spec.region)
     else:
         endpoint = twin.endpoint(sim_state_dir())

@@ -100,6 +100,8 @@ def prepare_storage(remote: Remote, volumes: list[VolumeRecord]) -> list[VolumeR
     if wanted != existing:
         _must(remote, "cat > /etc/fstab.lab-new && mv -f /etc/fstab.lab-new /etc/fstab", "writing /etc/fstab",
               stdin=wanted)
+        # systemd makes mount units from fstab: reload, or findmnt --verify warns it is stale.
+        _must(remote, "if command -v systemctl >/dev/null; then systemctl daemon-reload; fi", "systemctl daemon-reload")
     for r in reports:
         point = shlex.quote(f"{MOUNT_ROOT}/{r.name}")
         _must(remote, f"mkdir -p {point} && (mountpoint -q {point} || mount {point})", f"mounting {point}")

@@ -92,6 +92,14 @@ def test_fstab_mounts_by_uuid_with_nofail_and_without_nobarrier():
     assert "nobarrier" not in host.fstab and host.fstab.startswith("# /etc/fstab\n")
 
 
+def test_systemd_rereads_fstab_before_the_mounts_so_findmnt_verify_is_clean():
+    host = nitro()
+    prepare_storage(host, VOLUMES)
+    at = {what: next(i for i, c in enumerate(host.commands) if c.startswith(prefix))
+          for what, prefix in (("write", "cat > /etc/fstab"), ("reload", "if command -v systemctl"), ("mount", "mkdir -p"))}
+    assert at["write"] < at["reload"] < at["mount"]
+
+
 def test_a_volume_that_already_holds_xfs_is_never_formatted():
     host = nitro(sdb="xfs", sdc=None)
     reports = prepare_storage(host, VOLUMES)

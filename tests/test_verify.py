@@ -56,6 +56,8 @@ def test_checks_for_a_three_node_lab():
     assert pings == {(a, f"ping -c 1 -W 2 {IPS[b]}") for a in IPS for b in IPS if a != b}
     chrony = [c for c in checks if "chronyc" in c.command]
     assert sorted(c.host for c in chrony) == ["object1", "object2"]
+    # A follower that missed the controller at start must not wait a 128 s poll to find it.
+    assert all(c.command.startswith("chronyc burst 4/4") for c in chrony)
     tokens = [c for c in checks if "token issue" in c.command]
     assert [(c.host, c.command.split(" && ")[0]) for c in tokens] == [("controller", ". /root/admin-openrc"),
                                                                      ("controller", ". /root/demo-openrc")]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +24,10 @@ from lab.sim import server
 from lab.sim.daemon import StateFiles, open_body_layer
 from lab.sim.reconciler import LIVE_STATES
 
+# What the twin runs on this machine, and the Debian packages they come from (scripts/host-deps.sh).
+HOST_TOOLS = {"systemd-nspawn": "systemd-container", "debootstrap": "debootstrap", "nft": "nftables",
+              "mkfs.xfs": "xfsprogs", "ip": "iproute2", "losetup": "util-linux", "nsenter": "util-linux",
+              "ssh-keygen": "openssh-client"}
 START_TIMEOUT_SECONDS = 15.0
 STOP_TIMEOUT_SECONDS = 20.0
 POLL_SECONDS = 0.2
@@ -31,6 +36,31 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 
 def _say_stderr(message: str) -> None:
     print(message, file=sys.stderr)
+
+
+# ------------------------------------------------------------------ this machine
+def host_requirements_missing() -> str | None:
+    """Why this machine cannot run the twin's bodies, or None when it can."""
+    if os.geteuid() != 0:
+        return "the sim target needs root (containers, loop devices, nftables)"
+    missing = sorted({pkg for tool, pkg in HOST_TOOLS.items() if shutil.which(tool) is None})
+    if missing:
+        return f"the sim target needs the Debian packages {', '.join(missing)} (make lab-up installs them as root)"
+    return None
+
+
+def check_host() -> None:
+    reason = host_requirements_missing()
+    if reason:
+        raise NotAvailableError(f"{reason}; or use TARGET=aws")
+
+
+def prepare_image(progress: Callable[[str], None] = _say_stderr) -> None:
+    """Build the Debian 12 root filesystem now, if it is not cached, so the user sees why up waits."""
+    from lab.sim.bodies import cache_dir
+    from lab.sim.rootfs import ensure_rootfs
+
+    ensure_rootfs(cache_dir(), progress=progress)
 
 
 # ------------------------------------------------------------------ the daemon process

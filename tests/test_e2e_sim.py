@@ -1,0 +1,167 @@
+"""The whole lab, for real, on the local twin of EC2: up, install, verify, install again, down.
+
+Runs the `lab` CLI as a user would (subprocesses, the default config, TARGET=sim) and looks
+at the hosts through `lab ssh` and at this machine through ip/losetup/nft/ps. It needs
+root and the twin's Debian packages: without them it skips locally, saying why; in CI it
+must run (CI=true turns the skip into a failure).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "configs" / "lab.yaml"
+LAB = "rocky-lab"
+
+
+def _requirements_missing() -> str | None:
+    from lab.sim.client import host_requirements_missing
+
+    reason = host_requirements_missing()
+    if reason is None and shutil.which("ssh") is None:
+        reason = "needs the OpenSSH client for `lab ssh`"
+    return reason
+
+
+@pytest.fixture(scope="module")
+def lab_home(tmp_path_factory):
+    reason = _requirements_missing()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the sim end-to-end test must run in CI but {reason}")
+        pytest.skip(reason)
+    home = tmp_path_factory.mktemp("e2e") / ".lab"
+    yield home
+    # Whatever happened above, leave nothing of the twin on this machine.
+    _lab(home, "down", check=False)
+
+
+def _env(home: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(LAB_HOME=str(home), TARGET="sim", CONFIG=str(CONFIG))
+    return env
+
+
+def _lab(home: Path, *args: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess:
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, env=_env(home), text=True,
+                          capture_output=True, timeout=timeout)
+    elapsed = time.monotonic() - started
+    print(f"\n$ lab {' '.join(args)}   [{elapsed:.1f} s, exit {proc.returncode}]\n{proc.stdout}{proc.stderr}")
+    if check:
+        assert proc.returncode == 0, f"lab {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def _on(home: Path, node: str, command: str, check: bool = True) -> subprocess.CompletedProcess:
+    return _lab(home, "ssh", node, "--", command, check=check, timeout=120)
+
+
+def _ec2(home: Path):
+    endpoint = (home / "sim" / "endpoint").read_text().strip()
+    return boto3.client("ec2", region_name="ap-northeast-2", endpoint_url=endpoint,
+                        aws_access_key_id="sim", aws_secret_access_key="sim")
+
+
+def _icmp_self_rule(ec2) -> tuple[str, dict]:
+    group = ec2.describe_security_groups(Filters=[{"Name": "tag:lab:name", "Values": [LAB]}])["SecurityGroups"][0]
+    rule = {"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1,
+            "UserIdGroupPairs": [{"GroupId": group["GroupId"]}]}
+    return group["GroupId"], rule
+
+
+def _ping_ok(home: Path, ip: str) -> bool:
+    return _on(home, "controller", f"ping -c 1 -W 1 {ip}", check=False).returncode == 0
+
+
+def _eventually(predicate, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(1)
+    return False
+
+
+def _traces() -> dict[str, list[str]]:
+    """What of the twin is visible on this machine."""
+    def lines(cmd):
+        out = subprocess.run(cmd, capture_output=True, text=True).stdout
+        return [line for line in out.splitlines() if line.strip()]
+
+    return {
+        "netns": [n for n in lines(["ip", "netns", "list"]) if n.startswith("lab-")],
+        "loop": [l for l in lines(["losetup", "-a"]) if "/sim/" in l],
+        "nft": [t for t in lines(["nft", "list", "tables"]) if "lab_sim" in t],
+        "processes": [p for p in lines(["ps", "-eo", "pid,args"])
+                      if "systemd-nspawn" in p or "lab.sim.daemon" in p],
+    }
+
+
+def test_lab_up_install_verify_down_on_the_twin(lab_home):
+    up = _lab(lab_home, "up")
+    assert "Debian 12" in up.stdout
+    status = json.loads(_lab(lab_home, "status", "--json").stdout)
+    assert status["endpoint_url"].startswith("http://127.0.0.1:")
+    assert sorted(i["state"] for i in status["instances"]) == ["running"] * 3
+    assert "bookworm" in _on(lab_home, "controller", "cat /etc/os-release").stdout
+    inventory = yaml.safe_load((lab_home / LAB / "inventory.yaml").read_text())
+    ips = {node["name"]: node["private_ip"] for node in inventory["nodes"]}
+    assert set(ips) == {"controller", "object1", "object2"}
+
+    # Every Swift volume: XFS, mounted at /srv/node/<name>, in fstab by UUID with nofail, findmnt clean.
+    for node in ("object1", "object2"):
+        for device in ("sdb", "sdc"):
+            fstype = _on(lab_home, node, f"findmnt -n -o FSTYPE /srv/node/{device}").stdout.strip()
+            assert fstype == "xfs"
+        fstab = _on(lab_home, node, "cat /etc/fstab").stdout
+        assert len(re.findall(r"^UUID=\S+ /srv/node/sd[bc] xfs \S*nofail", fstab, re.M)) == 2
+        assert "nobarrier" not in fstab
+        assert "Success, no errors or warnings detected" in _on(lab_home, node, "sudo findmnt --verify").stdout
+
+    _lab(lab_home, "install")
+    verify = _lab(lab_home, "verify")
+    assert re.search(r"\b\d+ passed, 0 failed", verify.stdout)
+
+    again = _lab(lab_home, "install")
+    assert re.search(r"\b0 changed\b", again.stdout), again.stdout
+
+    # The self-referencing all-ICMP rule is what lets the nodes ping each other.
+    ec2 = _ec2(lab_home)
+    group_id, rule = _icmp_self_rule(ec2)
+    assert _ping_ok(lab_home, ips["object1"])
+    ec2.revoke_security_group_ingress(GroupId=group_id, IpPermissions=[rule])
+    assert _eventually(lambda: not _ping_ok(lab_home, ips["object1"])), "ping still works without the ICMP rule"
+    ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[rule])
+    assert _eventually(lambda: _ping_ok(lab_home, ips["object1"])), "ping did not come back with the ICMP rule"
+
+    _lab(lab_home, "down")
+    assert _eventually(lambda: not any(_traces().values()), timeout=60), _traces()
+    left = sorted(p.name for p in (lab_home / LAB).iterdir()) if (lab_home / LAB).exists() else []
+    assert left in ([], ["logs"]), left
+    second = _lab(lab_home, "down")
+    assert "nothing" in second.stdout
+
+
+def test_down_cleans_everything_after_the_daemon_died(lab_home):
+    _lab(lab_home, "up", "--no-ssh")
+    pid = int((lab_home / "sim" / "daemon.pid").read_text())
+    assert _eventually(lambda: len([p for p in _traces()["processes"] if "systemd-nspawn" in p]) == 3, timeout=120)
+    os.kill(pid, signal.SIGKILL)
+    _lab(lab_home, "down")
+    assert not any(_traces().values()), _traces()
