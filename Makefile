@@ -7,13 +7,14 @@ CONFIG ?= configs/lab.yaml
 TARGET ?= sim
 LAB     = $(BIN)/lab --config $(CONFIG) --target $(TARGET)
 
-.PHONY: help venv host-deps test test-unit lab-up lab-install lab-verify lab-down lab-status lab-plan bench clean
+.PHONY: help venv host-deps test test-unit lab-up lab-install lab-verify lab-down lab-status lab-plan bench bench-floor clean
 
 help:
 	@echo "make lab-up | lab-install | lab-verify | lab-down | lab-status | lab-plan   (CONFIG=$(CONFIG) TARGET=$(TARGET))"
 	@echo "make test        the whole suite (unit tests on moto + the sim end-to-end run)"
 	@echo "make test-unit   without the end-to-end run"
 	@echo "make bench       provisioning benchmark against moto"
+	@echo "make bench-floor the twin's install floor: one apt-get of the lab's packages in one container (root)"
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +55,10 @@ lab-plan: venv
 
 bench: venv
 	$(BIN)/python bench/provision_bench.py
+
+bench-floor: venv
+	@TARGET=sim scripts/host-deps.sh
+	$(BIN)/python bench/sim_install_floor.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

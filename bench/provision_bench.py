@@ -33,6 +33,8 @@ MAX_RATIO = 2.0
 MOTO_UBUNTU_AMI = "ami-785db401"
 REGION = "ap-northeast-2"
 CALLER = "198.51.100.7/32"
+# Every poll delay of up and down is set to this (see _pace_waits).
+POLL_SECONDS = 1.0
 
 console = Console(highlight=False)
 
@@ -90,16 +92,25 @@ def _isolate_from_aws(home: Path) -> None:
                       LAB_HOME=str(home / ".lab"))
 
 
+def paced_waits() -> list[tuple[object, str]]:
+    """Every poll delay of `up` and `down`, as (module, constant name): where they really live."""
+    from lab import instances, teardown, volumes
+
+    return [(instances, "POLL_SECONDS"), (volumes, "POLL_SECONDS"),
+            (teardown, "TERMINATE_POLL_SECONDS"), (teardown, "GONE_POLL_SECONDS")]
+
+
 def _pace_waits() -> None:
     """moto makes instances running/terminated at once, so waits end on their first poll;
-    keep the poll delays short so a miss costs what it would cost a fast real poll."""
-    from lab import provision, teardown
+    keep the poll delays short so a miss costs what it would cost a fast real poll.
 
-    teardown.TERMINATE_POLL_SECONDS = 1.0
-    teardown.GONE_POLL_SECONDS = 1.0
-    for name in ("POLL_SECONDS", "RUNNING_POLL_SECONDS", "WAIT_POLL_SECONDS"):
-        if hasattr(provision, name):
-            setattr(provision, name, 1.0)
+    A constant that moved or was renamed fails here: setting a name nothing reads would
+    let the benchmark measure the production delays while claiming 1 s.
+    """
+    for module, name in paced_waits():
+        if not hasattr(module, name):
+            raise SystemExit(f"bench: {module.__name__}.{name} does not exist; update paced_waits()")
+        setattr(module, name, POLL_SECONDS)
 
 
 def measure(nodes: int, delay_s: float) -> Run:

@@ -15,7 +15,7 @@ from typing import Callable
 from lab import instances, keypair, network, volumes
 from lab.config import LabSpec
 from lab.discovery import LabResources, find_lab
-from lab.errors import LabError
+from lab.errors import CloudStateError
 from lab.inventory import Inventory, NodeRecord, VolumeRecord, save_inventory
 from lab.paths import LabPaths
 from lab.sshconfig import write_ssh_config
@@ -60,8 +60,8 @@ def _subnet_of(ec2, spec: LabSpec, found: LabResources) -> network.Subnet:
     subnet = network.choose_subnet(ec2, spec)
     existing = {i.subnet_id for i in found.instances if i.subnet_id}
     if existing and subnet.subnet_id not in existing and not spec.subnet:
-        raise LabError(f"lab {spec.name} already runs in {sorted(existing)[0]}, not {subnet.subnet_id}; "
-                               f"set `subnet:` to it or run `lab down` first")
+        raise CloudStateError(f"lab {spec.name} already runs in {sorted(existing)[0]}, not {subnet.subnet_id}; "
+                              f"set `subnet:` to it or run `lab down` first")
     return subnet
 
 
@@ -103,8 +103,9 @@ def _attach_loose(ec2, spec, wanted, have, made, ids, progress) -> None:
     for v in wanted:
         current = have.get((v.node, v.name))
         if current is not None and current.instance_id not in (None, ids[v.node]):
-            raise LabError(f"volume {v.node}/{v.name} ({current.volume_id}) is attached to {current.instance_id}, "
-                           f"not to {v.node} ({ids[v.node]}); run `lab down` and `lab up` again")
+            raise CloudStateError(f"volume {v.node}/{v.name} ({current.volume_id}) is attached to "
+                                  f"{current.instance_id}, not to {v.node} ({ids[v.node]}); "
+                                  f"run `lab down` and `lab up` again")
         if current is None or current.instance_id is None:
             to_attach.append((volume_ids[(v.node, v.name)], ids[v.node], v.device))
     if to_attach:

@@ -17,13 +17,14 @@ from lab.paths import write_private
 MASK = "********"
 
 # The guide's placeholders, lower-cased. Hash path values must never change once data is written.
+# No database root password: root keeps unix_socket authentication (bootstrap/components/database.py).
+# Files written before that still hold a mysql_root_pass; it is loaded (and masked) like the rest.
 SECRET_NAMES = (
     "admin_pass",
     "demo_pass",
     "keystone_dbpass",
     "rabbit_pass",
     "swift_pass",
-    "mysql_root_pass",
     "swift_hash_path_prefix",
     "swift_hash_path_suffix",
 )

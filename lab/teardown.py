@@ -18,7 +18,7 @@ from typing import Callable
 from botocore.exceptions import ClientError
 
 from lab.discovery import LabResources, find_lab
-from lab.ec2 import lab_filter, with_retry
+from lab.ec2 import error_code, with_retry
 from lab.errors import CloudError
 from lab.paths import LabPaths
 from lab.target import Target
@@ -34,6 +34,9 @@ GONE_POLL_SECONDS = 3.0
 GONE_TIMEOUT_SECONDS = 180.0
 # DeleteVolume has no batch form: these many run at once.
 DELETE_WORKERS = 16
+# What EC2 answers when the resource to delete no longer exists: nothing left to do.
+VOLUME_GONE = frozenset({"InvalidVolume.NotFound"})
+GROUP_GONE = frozenset({"InvalidGroup.NotFound", "InvalidGroupId.NotFound"})
 
 
 @dataclass
@@ -140,10 +143,20 @@ def _volume_label(volume) -> str:
 
 def _delete_volume(ec2, volume_id: str) -> bool:
     """Delete one volume (retrying while it is still detaching); False if it was already gone."""
+    return with_retry(_unless_gone, ec2.delete_volume, VOLUME_GONE, VolumeId=volume_id)
+
+
+def _unless_gone(delete: Callable[..., object], gone: frozenset[str], **kwargs) -> bool:
+    """One delete call; False when EC2 says the resource no longer exists.
+
+    Runs inside with_retry, which turns every ClientError into a CloudError: "already
+    gone" has to be recognised here, on the raw answer, or a volume deleted by someone
+    else (or by DeleteOnTermination) between listing and deleting would fail `down`.
+    """
     try:
-        with_retry(ec2.delete_volume, VolumeId=volume_id, retry_not_found=False)
+        delete(**kwargs)
     except ClientError as exc:
-        if _code(exc) == "InvalidVolume.NotFound":
+        if error_code(exc) in gone:
             return False
         raise
     return True
@@ -154,8 +167,8 @@ def _delete_security_groups(ec2, found: LabResources, progress: Progress) -> lis
     removed = []
     for group in found.security_groups:
         progress(f"deleting security group {group.group_id} (retried while instances still hold it)")
-        with_retry(ec2.delete_security_group, GroupId=group.group_id)
-        removed.append(f"security group {group.group_id}")
+        if with_retry(_unless_gone, ec2.delete_security_group, GROUP_GONE, GroupId=group.group_id):
+            removed.append(f"security group {group.group_id}")
     return removed
 
 
@@ -190,7 +203,3 @@ def _describe(left: LabResources) -> str:
     parts += [f"security group {g.group_id}" for g in left.security_groups]
     parts += [f"key pair {k.key_name}" for k in left.key_pairs]
     return ", ".join(parts)
-
-
-def _code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")

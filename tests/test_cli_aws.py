@@ -65,3 +65,53 @@ def test_up_status_down_through_the_cli(endpoint, tmp_path, capsys):
     assert not paths.inventory.exists() and not paths.key_file.exists()
     assert cli.main(["down", "--config", config, "--target", "aws"]) == 0
     assert "nothing" in capsys.readouterr().out
+
+
+def config_named(tmp_path: Path, url: str, lab: str) -> str:
+    """The default config under another lab name: moto's state outlives each test's server."""
+    path = Path(config_with_image(tmp_path, url))
+    path.write_text(path.read_text().replace("name: rocky-lab", f"name: {lab}"))
+    return str(path)
+
+
+def _lab_tags(lab: str, node: str, role: str) -> list[dict]:
+    tags = {"lab:name": lab, "lab:node": node, "lab:role": role, "Name": f"{lab}-{node}"}
+    return [{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
+
+
+def test_lab_found_in_another_subnet_is_a_cloud_failure_exit_1(endpoint, tmp_path, capsys):
+    config = config_named(tmp_path, endpoint, "moved-lab")
+    ec2 = boto3.client("ec2", region_name="ap-northeast-2", endpoint_url=endpoint)
+    subnets = sorted(ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"],
+                     key=lambda s: s["AvailabilityZone"])
+    elsewhere = subnets[-1]["SubnetId"]  # `up` would pick the first zone's subnet
+    image = ec2.describe_images(Owners=["099720109477"])["Images"][0]["ImageId"]
+    ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=elsewhere,
+                      TagSpecifications=_lab_tags("moved-lab", "controller", "controller"))
+
+    assert cli.main(["up", "--no-ssh", "--config", config, "--target", "aws"]) == 1
+
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"lab moved-lab already runs in {elsewhere}" in err
+    assert ec2.describe_key_pairs(Filters=[{"Name": "tag:lab:name", "Values": ["moved-lab"]}])["KeyPairs"] == []
+
+
+def test_lab_volume_attached_to_a_stranger_is_a_cloud_failure_exit_1(endpoint, tmp_path, capsys):
+    config = config_named(tmp_path, endpoint, "robbed-lab")
+    assert cli.main(["up", "--no-ssh", "--config", config, "--target", "aws"]) == 0
+    ec2 = boto3.client("ec2", region_name="ap-northeast-2", endpoint_url=endpoint)
+    volume = ec2.describe_volumes(Filters=[{"Name": "tag:lab:name", "Values": ["robbed-lab"]},
+                                           {"Name": "tag:lab:node", "Values": ["object1"]},
+                                           {"Name": "tag:lab:volume", "Values": ["sdb"]}])["Volumes"][0]
+    ec2.detach_volume(VolumeId=volume["VolumeId"], InstanceId=volume["Attachments"][0]["InstanceId"],
+                      Device=volume["Attachments"][0]["Device"])
+    image = ec2.describe_images(Owners=["099720109477"])["Images"][0]["ImageId"]
+    stranger = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, Placement={
+        "AvailabilityZone": volume["AvailabilityZone"]})["Instances"][0]["InstanceId"]
+    ec2.attach_volume(VolumeId=volume["VolumeId"], InstanceId=stranger, Device="/dev/sdf")
+    capsys.readouterr()
+
+    assert cli.main(["up", "--no-ssh", "--config", config, "--target", "aws"]) == 1
+
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"is attached to {stranger}, not to object1" in err

@@ -120,7 +120,9 @@ def test_authtoken_uses_keystone_on_5000_and_35357_appears_nowhere(ctx):
 def test_swift_identity_creates_user_role_service_and_three_endpoints(ctx):
     step = step_named(swift_plan(ctx), "swift-identity", "controller")
     text = "\n".join(step.commands)
-    assert all(c.startswith(". /root/admin-openrc && ") for c in step.commands)
+    *identity, stamp = step.commands
+    assert all(c.startswith(". /root/admin-openrc && ") for c in identity)
+    assert stamp.endswith(f"> {swift_proxy.IDENTITY_STAMP}")
     assert "openstack user create --domain default --password" in text
     assert "openstack role add --project service --user swift admin" in text
     assert "--description 'OpenStack Object Storage' object-store" in text
@@ -130,7 +132,7 @@ def test_swift_identity_creates_user_role_service_and_three_endpoints(ctx):
         assert f"openstack endpoint create --region RegionOne object-store {interface} {shlex.quote(url)}" in text
     # The check asks the keystone database, not the API: user, grant, service, 3 right endpoints, 3 in all.
     assert step.check.startswith('[ "$(mysql -N -B keystone -e "')
-    assert step.check.endswith('= "1 1 1 3 3" ]')
+    assert '= "1 1 1 3 3" ] && grep -qsx ' in step.check
     assert "http://controller:8080/v1/AUTH_%(project_id)s" in step.check
 
 
@@ -196,6 +198,14 @@ def test_storage_directories_belong_to_swift(ctx):
     assert "chown -R root:swift /var/cache/swift" in step.commands
     assert "chmod -R 775 /var/cache/swift" in step.commands
     assert "/srv/node" in step.check and "/var/cache/swift" in step.check
+
+
+def test_recon_cache_check_survives_debians_units_resetting_its_mode(ctx):
+    """Debian's swift units (CacheDirectory=swift) make /var/cache/swift 755 swift:swift at each
+    start; a check demanding the guide's 775 failed on every later `lab install`."""
+    step = step_named(swift_plan(ctx), "swift-storage-config", "object1")
+    assert "runuser -u swift -- test -w /var/cache/swift" in step.check
+    assert "775" not in step.check
 
 
 # ------------------------------------------------------------------ rings
@@ -418,3 +428,74 @@ def test_endpoint_commands_repair_a_wrong_url_and_drop_duplicates(tmp_path):
     commands = [c for c in step_named(swift_plan(context()), "swift-identity", "controller").commands
                 if "openstack endpoint" in c]
     assert endpoints_after(tmp_path, commands) == GUIDE_ENDPOINTS
+
+
+# ------------------------------------------------------------------ the swift user's password
+FAKE_OPENSTACK_USERS = '''#!{python}
+"""Just enough of `openstack user show|set|create`: users and passwords in users.json."""
+import json, os, sys
+path = os.path.join(os.path.dirname(sys.argv[0]), "users.json")
+users = json.load(open(path)) if os.path.exists(path) else {{}}
+args = sys.argv[1:]
+if args[0] != "user":  # role, service, endpoint: accepted, not modelled
+    sys.exit(0)
+name = args[-1]
+if args[1] == "show":
+    sys.exit(0 if name in users else 1)
+if args[1] == "create" and name in users:
+    sys.exit("Conflict occurred attempting to store user")
+if args[1] in ("create", "set"):
+    users[name] = args[args.index("--password") + 1]
+json.dump(users, open(path, "w"))
+'''
+
+
+def _identity_host(tmp_path, users: dict[str, str]) -> dict:
+    """A PATH with fake openstack (users.json) and mysql (the database already holds everything)."""
+    fake = tmp_path / "openstack"
+    fake.write_text(FAKE_OPENSTACK_USERS.format(python=sys.executable))
+    mysql = tmp_path / "mysql"
+    mysql.write_text(f"#!/bin/sh\necho '{swift_proxy.ENTITIES_DONE}'\n")
+    for script in (fake, mysql):
+        script.chmod(0o755)
+    (tmp_path / "users.json").write_text(json.dumps(users))
+    (tmp_path / "admin-openrc").write_text("export OS_USERNAME=admin\n")
+    return {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+
+
+def _on_host(text: str, tmp_path) -> str:
+    return (text.replace("/root/admin-openrc", str(tmp_path / "admin-openrc"))
+            .replace(swift_proxy.STAMP_DIR, str(tmp_path / "stamps")))
+
+
+def test_existing_swift_users_password_is_set_to_the_current_secret(tmp_path):
+    ctx = context()
+    env = _identity_host(tmp_path, {"swift": "password-of-an-older-secrets-yaml"})
+    user_command = step_named(swift_plan(ctx), "swift-identity", "controller").commands[0]
+    result = sh(_on_host(user_command, tmp_path), env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "users.json").read_text()) == {"swift": ctx.secrets["swift_pass"]}
+
+
+def test_a_regenerated_swift_password_runs_the_identity_step_again(tmp_path):
+    env = _identity_host(tmp_path, {})
+    old = step_named(swift_plan(context()), "swift-identity", "controller")
+    assert sh(_on_host(old.check, tmp_path), env).returncode != 0  # never run
+    for command in old.commands:
+        assert sh(_on_host(command, tmp_path), env).returncode == 0
+    assert sh(_on_host(old.check, tmp_path), env).returncode == 0  # done: a re-run skips it
+
+    regenerated = context()  # a new secrets.yaml for the same lab
+    new = step_named(swift_plan(regenerated), "swift-identity", "controller")
+    assert sh(_on_host(new.check, tmp_path), env).returncode != 0
+    for command in new.commands:
+        assert sh(_on_host(command, tmp_path), env).returncode == 0
+    assert json.loads((tmp_path / "users.json").read_text()) == {"swift": regenerated.secrets["swift_pass"]}
+    assert sh(_on_host(new.check, tmp_path), env).returncode == 0
+
+
+def test_swift_identity_stamp_shows_no_secret(ctx):
+    step = step_named(swift_plan(ctx), "swift-identity", "controller")
+    shown = Plan((step,)).to_json(ctx.secrets)
+    assert ctx.secrets["swift_pass"] not in shown and MASK in shown
+    assert ctx.secrets["swift_pass"] not in step.check and ctx.secrets["swift_pass"] not in step.commands[-1]

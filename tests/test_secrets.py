@@ -36,3 +36,19 @@ def test_plan_output_masks_every_secret(tmp_path):
     assert all(value not in text for value in secrets.values.values())
     assert text.count(MASK) == 3
     assert secrets["admin_pass"] not in repr(secrets)
+
+
+def test_no_database_root_password_is_generated(tmp_path):
+    path = tmp_path / "secrets.yaml"
+    load_or_create(path)
+    assert "mysql_root_pass" not in path.read_text()
+
+
+def test_an_older_file_with_a_database_root_password_loads_unchanged(tmp_path):
+    path = tmp_path / "secrets.yaml"
+    load_or_create(path)
+    older = path.read_text() + "mysql_root_pass: 0123456789abcdef0123456789abcdef\n"
+    path.write_text(older)
+    secrets = load_or_create(path)
+    assert path.read_text() == older  # nothing added, nothing dropped
+    assert secrets.mask("root 0123456789abcdef0123456789abcdef") == f"root {MASK}"  # still never shown

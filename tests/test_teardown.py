@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import itertools
+import threading
 
 import boto3
 import pytest
@@ -224,6 +225,55 @@ def test_volume_still_in_use_is_retried(lab, ec2, monkeypatch):
     made = make_lab(ec2, lab, object_nodes=1)
     down(lab)
     assert injector.calls["DeleteVolume"] == len(made["volumes"]) + 2
+    assert nothing(left_of(ec2, lab))
+
+
+class DeletedByOthers:
+    """Someone else deletes the resource right before `down` asks EC2 to: EC2 answers NotFound."""
+
+    def __init__(self, monkeypatch, ec2, operation: str, delete):
+        self.done: list[str] = []
+        original = Target.ec2_client
+
+        def hooked(target, region):
+            client = original(target, region)
+            client.meta.events.register(f"before-parameter-build.ec2.{operation}", self._before_call)
+            return client
+
+        self.ec2, self.delete, self.lock = ec2, delete, threading.Lock()
+        monkeypatch.setattr(Target, "ec2_client", hooked)
+
+    def _before_call(self, params, **_):
+        with self.lock:  # deletes run in parallel: only the first is pre-empted
+            if not self.done:
+                self.done.append(self.delete(self.ec2, params))
+        return None  # the lab's own call then reaches moto
+
+
+def test_volume_that_vanishes_before_its_delete_does_not_fail_down(lab, ec2, monkeypatch):
+    made = make_lab(ec2, lab, object_nodes=1)
+
+    def delete_volume(client, params):
+        client.delete_volume(VolumeId=params["VolumeId"])
+        return params["VolumeId"]
+
+    other = DeletedByOthers(monkeypatch, ec2, "DeleteVolume", delete_volume)
+    report = down(lab)
+    assert len(other.done) == 1 and other.done[0] in made["volumes"]
+    assert nothing(left_of(ec2, lab))
+    assert not any(other.done[0] in line for line in report.removed)  # not claimed as deleted by down
+
+
+def test_security_group_that_vanishes_before_its_delete_does_not_fail_down(lab, ec2, monkeypatch):
+    made = make_lab(ec2, lab, object_nodes=1)
+
+    def delete_group(client, params):
+        client.delete_security_group(GroupId=params["GroupId"])
+        return params["GroupId"]
+
+    other = DeletedByOthers(monkeypatch, ec2, "DeleteSecurityGroup", delete_group)
+    down(lab)
+    assert other.done == [made["group"]]
     assert nothing(left_of(ec2, lab))
 
 

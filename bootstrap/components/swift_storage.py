@@ -75,12 +75,13 @@ def rsync_step(ctx: PlanContext, node: NodeRecord) -> Step:
                 files=(FileSpec(RSYNCD_CONF, rsyncd_conf(node.private_ip)),))
 
 
-# The services' own units (Debian) own /var/cache/swift as swift and may chown it so;
-# what matters is that group swift can write there.
+# The guide makes /var/cache/swift root:swift 775; Debian's units (CacheDirectory=swift)
+# make it swift:swift 755 again at every start. Either way what matters is that the
+# swift user can write there, so that is what the check asks.
 _DIRS_DONE = (
     f'[ "$(stat -c %U:%G {DEVICES_DIR})" = swift:swift ] && '
     f'[ -z "$(find {DEVICES_DIR} -mindepth 1 -maxdepth 1 \\( ! -user swift -o ! -group swift \\) -print)" ] && '
-    f'[ "$(stat -c "%G %a" {RECON_CACHE})" = "swift 775" ]'
+    f'runuser -u swift -- test -w {RECON_CACHE}'
 )
 
 
