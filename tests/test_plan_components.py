@@ -204,3 +204,33 @@ def test_no_check_calls_the_openstack_cli(planned):
     _, plan = planned
     for step in plan.steps:
         assert not (step.check and re.search(r"(^|[;&|(] *)openstack ", step.check)), step.name
+
+
+def test_identity_entities_are_created_only_when_keystones_database_lacks_them(tmp_path):
+    """A query per entity instead of `openstack ... show` (2-3 s each): only what is missing is created."""
+    import os
+    import subprocess
+
+    ctx = context("debian-12")
+    step = step_named(build_plan(ctx.inventory, ctx.secrets), "identity-entities", "controller")
+    (tmp_path / "mysql").write_text("#!/bin/sh\ncase \"$*\" in *example*|*\\'service\\'*|*myuser*) echo 1;; *) echo 0;; esac\n")
+    (tmp_path / "openstack").write_text(f"#!/bin/sh\necho \"$*\" >> {tmp_path}/calls\n")
+    for tool in ("mysql", "openstack"):
+        (tmp_path / tool).chmod(0o755)
+    (tmp_path / "admin-openrc").write_text("")
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    for command in step.commands:
+        command = command.replace("/root/admin-openrc", str(tmp_path / "admin-openrc"))
+        assert subprocess.run(["sh", "-c", command], env=env).returncode == 0
+    calls = [" ".join(c.split()[:3]) for c in (tmp_path / "calls").read_text().splitlines()]
+    assert calls == ["project create --domain", "user set --password", "role create myrole", "role add --project"]
+    assert "myproject" in (tmp_path / "calls").read_text().splitlines()[0]
+
+
+def test_keystone_under_uwsgi_runs_one_worker_per_core():
+    debian = step_named(build_plan(context("debian-12").inventory, context("debian-12").secrets),
+                        "keystone-service", "controller")
+    assert "sed -i 's/^processes = .*/processes = %k/' /etc/keystone/keystone-uwsgi.ini" in debian.commands
+    ubuntu = step_named(build_plan(context("ubuntu-18.04").inventory, context("ubuntu-18.04").secrets),
+                        "keystone-service", "controller")
+    assert not any("uwsgi" in c for c in ubuntu.commands)
