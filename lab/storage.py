@@ -30,9 +30,14 @@ class VolumeReport:
         return f"{self.name}: {self.device} {self.action} xfs, mounted {MOUNT_ROOT}/{self.name}"
 
 
+def nitro_by_id_name(volume_id: str) -> str:
+    """The link udev makes on a Nitro instance: the volume id, without its dash, is the NVMe serial."""
+    return f"nvme-Amazon_Elastic_Block_Store_{volume_id.replace('-', '')}"
+
+
 def device_candidates(volume: VolumeRecord) -> list[str]:
     """Nitro: the volume id is the NVMe serial; Xen: /dev/sdf shows up as /dev/xvdf; else as asked."""
-    nitro = f"/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_{volume.volume_id.replace('-', '')}"
+    nitro = f"/dev/disk/by-id/{nitro_by_id_name(volume.volume_id)}"
     xen = volume.device.replace("/dev/sd", "/dev/xvd", 1)
     return [nitro, xen, volume.device]
 

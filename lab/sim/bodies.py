@@ -26,6 +26,7 @@ from lab.sim.firewall import FAMILY, TABLE, apply_text, render_ruleset
 from lab.sim.hostcmd import HostCommandError, sh
 from lab.sim.model import InstanceBody, VolumeBody, body_from_dict
 from lab.sim.rootfs import ensure_rootfs
+from lab.storage import nitro_by_id_name
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +35,6 @@ DEFAULT_CACHE = Path("/var/cache/openstack-ec2-lab")
 
 def cache_dir() -> Path:
     return Path(os.environ.get("LAB_SIM_CACHE", DEFAULT_CACHE))
-
-
-def nvme_by_id(volume_id: str) -> str:
-    """The link udev makes on a Nitro instance: the volume id, without its dash, is the NVMe serial."""
-    return f"nvme-Amazon_Elastic_Block_Store_{volume_id.replace('-', '')}"
 
 
 class HostBodies:
@@ -117,13 +113,12 @@ class HostBodies:
         container.run_inside(init, f"rm -f /dev/{name} && mknod /dev/{name} b {major} {minor} && "
                                    f"chmod 660 /dev/{name} && "
                                    f"mkdir -p /dev/disk/by-id && ln -sfn ../../{name} "
-                                   f"/dev/disk/by-id/{nvme_by_id(volume.volume_id)}")
+                                   f"/dev/disk/by-id/{nitro_by_id_name(volume.volume_id)}")
 
-    def _unplug(self, init: int | None, volume: VolumeBody) -> None:
+    def _unplug(self, init: int, volume: VolumeBody) -> None:
         """Detach: the device disappears from the instance; the volume's data stays for a re-attach."""
-        if init is not None:
-            container.run_inside(init, f"rm -f /dev/nvme{volume.nvme_index}n1 "
-                                       f"/dev/disk/by-id/{nvme_by_id(volume.volume_id)}")
+        container.run_inside(init, f"rm -f /dev/nvme{volume.nvme_index}n1 "
+                                   f"/dev/disk/by-id/{nitro_by_id_name(volume.volume_id)}")
         loopdev.detach(self._volume_file(volume.volume_id))
 
     def sync_volumes(self, body: InstanceBody) -> None:
