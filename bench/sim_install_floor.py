@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bootstrap.components.packages import starts_deferred  # noqa: E402
 from bootstrap.context import apt_install  # noqa: E402
 from bootstrap.profiles import DEBIAN_12  # noqa: E402
 from lab.sim import container, netns  # noqa: E402
@@ -51,6 +52,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--role", action="append", choices=("controller", "object"),
                         help="roles whose packages to install (default: both, the whole lab's set)")
+    parser.add_argument("--defer-starts", action="store_true",
+                        help="as `lab install` does: no service starts while apt runs (policy-rc.d)")
     args = parser.parse_args()
     check_host()
     if netns.link_exists(netns.BRIDGE):
@@ -67,11 +70,13 @@ def main() -> int:
             selections = "\n".join(DEBIAN_12.debconf_selections)
             run_in(init, f"printf '%s\\n' {shlex.quote(selections)} | debconf-set-selections")
             update = run_in(init, "apt-get update -q >/dev/null")
-            install = run_in(init, apt_install(wanted) + " >/dev/null")
+            command = apt_install(wanted) + " >/dev/null"
+            install = run_in(init, starts_deferred(command) if args.defer_starts else command)
         finally:
             for line in layer.teardown_all():
                 print(f"  cleaned: {line}", file=sys.stderr)
-    print(f"{len(wanted)} packages in one fresh container: apt-get update {update:.1f} s, "
+    how = "services not started (policy-rc.d)" if args.defer_starts else "plain"
+    print(f"{len(wanted)} packages in one fresh container, {how}: apt-get update {update:.1f} s, "
           f"apt-get install {install:.1f} s, floor = {update + install:.1f} s")
     return 0
 

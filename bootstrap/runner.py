@@ -1,11 +1,17 @@
-"""Run a Plan on the lab's hosts: phase by phase, the hosts of a phase in parallel.
+"""Run a Plan on the lab's hosts: every host its own steps in plan order, all hosts at once.
+
+Hosts do not wait for each other at phase ends: a storage node sets up its servers while
+the controller is still installing Keystone. A host waits for another only where a step
+needs it: a step that copies a file from another host (the Swift rings) starts once that
+host has finished every step it has before it in the plan, and a step naming others in
+`after` starts once they are finished on every host that has them.
 
 The runner decides what to send, the Step only says what it wants: a file is written
 only when its sha256, mode or owner differ on the host; a step whose check passes and
 whose files did not change is skipped. That is what makes a second `lab install` report
-"0 changed". A failing step stops the run: hosts busy in the same phase finish the step
-they are on, nothing further starts anywhere, and the report names host, step, exit code
-and the end of stderr. Running again starts from the top; the checks skip what is done.
+"0 changed". A failing step stops the run: other hosts finish the step they are on,
+nothing further starts anywhere, and the report names host, step, exit code and the end
+of stderr. Running again starts from the top; the checks skip what is done.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import shlex
 import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
@@ -139,21 +145,23 @@ class _Sources:
     """Reads files to copy from their source hosts over a second connection per source.
 
     A second Remote keeps reads off the connection the source host's own steps are using
-    (Fabric connections are not meant to be shared between threads); a lock per source
-    and a cache per phase mean each file is read once even when many hosts want it.
+    (Fabric connections are not meant to be shared between threads). The cache is keyed by
+    how far the source had got (its version): each file is read once for all the hosts
+    that want the same version, and again after a later step of the source may have
+    changed it.
     """
 
     factory: Callable[[str], Remote]
     remotes: dict[str, Remote] = field(default_factory=dict)
     locks: dict[str, threading.Lock] = field(default_factory=dict)
-    cache: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    cache: dict[tuple[str, str, int], bytes] = field(default_factory=dict)
     guard: threading.Lock = field(default_factory=threading.Lock)
 
-    def read(self, source: str, path: str, log: HostLog) -> bytes:
+    def read(self, source: str, path: str, version: int, log: HostLog) -> bytes:
         with self.guard:
             lock = self.locks.setdefault(source, threading.Lock())
         with lock:
-            if (source, path) not in self.cache:
+            if (source, path, version) not in self.cache:
                 if source not in self.remotes:
                     self.remotes[source] = self.factory(source)
                 command = f"base64 -- {shlex.quote(path)}"
@@ -163,11 +171,8 @@ class _Sources:
                             time.monotonic() - started)
                 if not result.ok:
                     raise _StepError(f"[on {source}] {command}", result, f"cannot read {path} on {source}")
-                self.cache[(source, path)] = base64.b64decode(result.stdout)
-            return self.cache[(source, path)]
-
-    def new_phase(self) -> None:
-        self.cache.clear()
+                self.cache[(source, path, version)] = base64.b64decode(result.stdout)
+            return self.cache[(source, path, version)]
 
     def close(self) -> None:
         for remote in self.remotes.values():
@@ -220,7 +225,9 @@ def _tail(result: RunResult) -> tuple[str, ...]:
     return tuple(text.rstrip("\n").splitlines()[-TAIL_LINES:])
 
 
-def _run_step(host: _Host, step: Step, sources: _Sources, secrets: Secrets) -> tuple[StepResult, Failure | None]:
+def _run_step(host: _Host, step: Step, read: Callable[[str, str], bytes],
+              secrets: Secrets) -> tuple[StepResult, Failure | None]:
+    """read(source_host, path): the content of a file a copy takes from another host."""
     started = time.monotonic()
     host.log.line(f"--- step {step.phase}/{step.name}")
 
@@ -235,7 +242,7 @@ def _run_step(host: _Host, step: Step, sources: _Sources, secrets: Secrets) -> t
             if _ensure_file(host, spec.path, spec.content.encode("utf-8"), spec.mode, spec.owner):
                 written.append(spec.path)
         for copy in step.copies:
-            data = sources.read(copy.source_host, copy.path, host.log)
+            data = read(copy.source_host, copy.path)
             if _ensure_file(host, copy.path, data, copy.mode, copy.owner):
                 written.append(copy.path)
         if step.check and not written and host.run(step.check).ok:
@@ -260,56 +267,101 @@ def _failure(host: _Host, step: Step, exit_code: int | None, command: str, tail:
                    tuple(secrets.mask(line) for line in tail), host.log.path)
 
 
-# ------------------------------------------------------------------ phases and hosts
+# ------------------------------------------------------------------ hosts at their own pace
+class _Board:
+    """How far each host has got, so a step that copies from another host waits for exactly
+    what it needs: every step its source host has before it in the plan.
+
+    Hosts never wait for each other otherwise: a storage node configures its servers while
+    the controller is still setting up Keystone. No cycle is possible, because a step only
+    waits for steps earlier in the plan and every host runs its own steps in plan order.
+    """
+
+    def __init__(self, positions: dict[str, list[int]]):
+        self.positions = positions  # host -> plan positions of its steps, ascending
+        self.done = {host: 0 for host in positions}
+        self.stopped = False
+        self._changed = threading.Condition()
+
+    def finished_one(self, host: str) -> None:
+        with self._changed:
+            self.done[host] += 1
+            self._changed.notify_all()
+
+    def stop(self) -> None:
+        with self._changed:
+            self.stopped = True
+            self._changed.notify_all()
+
+    def wait_for(self, sources: set[str], position: int, after: list[int] = ()) -> dict[str, int] | None:
+        """Block until each source host finished its steps before position, and every host the
+        steps at positions `after` finished them; return how many steps each source host had
+        finished by then (the version of its files to read), or None when stopping."""
+        needed = {s: sum(1 for p in self.positions.get(s, ()) if p < position) for s in sources}
+        awaited = dict(needed)
+        for p in after:
+            for host, positions in self.positions.items():
+                if p in positions:
+                    awaited[host] = max(awaited.get(host, 0), positions.index(p) + 1)
+        with self._changed:
+            while not self.stopped and any(self.done.get(h, 0) < n for h, n in awaited.items()):
+                self._changed.wait()
+            return None if self.stopped else needed
+
+
 @dataclass
-class _HostPhase:
+class _HostRun:
     results: list[StepResult]
     failure: Failure | None
-    remaining: int  # steps of this phase not started because the run was stopping
+    remaining: int  # steps not started because the run was stopping
 
 
-def _run_host_phase(host: _Host, steps: list[Step], sources: _Sources, secrets: Secrets,
-                    stop: threading.Event) -> _HostPhase:
-    results: list[StepResult] = []
-    for index, step in enumerate(steps):
-        if stop.is_set():
-            return _HostPhase(results, None, len(steps) - index)
-        result, failure = _run_step(host, step, sources, secrets)
-        results.append(result)
-        if failure is not None:
-            stop.set()
-            return _HostPhase(results, failure, len(steps) - index - 1)
-    return _HostPhase(results, None, 0)
-
-
-def _host_line(name: str, outcome: _HostPhase) -> str:
-    counts = Counter(r.status for r in outcome.results)
+def _phase_line(name: str, phase: str, number: int, total: int, results: list[StepResult],
+                failure: Failure | None, remaining: int) -> str:
+    counts = Counter(r.status for r in results)
     parts = [f"{counts[s]} {s}" for s in STATUSES if counts[s]]
-    seconds = sum(r.seconds for r in outcome.results)
-    line = f"  {name}: {', '.join(parts) or 'nothing run'} in {seconds:.1f}s"
-    if outcome.failure is not None:
-        line += f"  FAILED at {outcome.failure.step} (exit {outcome.failure.exit_code})"
-    elif outcome.remaining:
-        line += f"  ({outcome.remaining} not started: stopping after a failure)"
+    seconds = sum(r.seconds for r in results)
+    line = f"  {name}: {phase} ({number}/{total}): {', '.join(parts) or 'nothing run'} in {seconds:.1f}s"
+    if failure is not None:
+        line += f"  FAILED at {failure.step} (exit {failure.exit_code})"
+    elif remaining:
+        line += f"  ({remaining} not started: stopping after a failure)"
     return line
 
 
-def _run_phase(phase: str, steps: list[Step], hosts: dict[str, _Host], sources: _Sources, secrets: Secrets,
-               stop: threading.Event, progress: Progress) -> tuple[list[StepResult], Failure | None]:
-    per_host = {name: [s for s in steps if name in s.hosts] for name in hosts}
-    per_host = {name: own for name, own in per_host.items() if own}
-    sources.new_phase()
+def _run_host(host: _Host, own: list[tuple[int, Step]], board: _Board, sources: _Sources, secrets: Secrets,
+              phase_numbers: dict[str, int], after_positions: dict[int, list[int]], progress: Progress) -> _HostRun:
+    """One host's steps in plan order; a line of progress as each of its phases ends."""
     results: list[StepResult] = []
-    failure: Failure | None = None
-    with ThreadPoolExecutor(max_workers=len(per_host), thread_name_prefix=f"phase-{phase}") as pool:
-        futures = {pool.submit(_run_host_phase, hosts[name], own, sources, secrets, stop): name
-                   for name, own in per_host.items()}
-        for future in as_completed(futures):
-            outcome = future.result()
-            results += outcome.results
-            failure = failure or outcome.failure
-            progress(secrets.mask(_host_line(futures[future], outcome)))
-    return results, failure
+    phase_results: list[StepResult] = []
+    try:
+        for count, (position, step) in enumerate(own):
+            versions = board.wait_for({c.source_host for c in step.copies}, position, after_positions[position])
+            if versions is None:
+                _report_phase(host, step.phase, phase_results, None, len(own) - count, phase_numbers, progress)
+                return _HostRun(results, None, len(own) - count)
+            result, failure = _run_step(host, step, lambda src, path: sources.read(src, path, versions[src], host.log),
+                                        secrets)
+            results.append(result)
+            phase_results.append(result)
+            if failure is not None:
+                board.stop()
+                _report_phase(host, step.phase, phase_results, failure, 0, phase_numbers, progress)
+                return _HostRun(results, failure, len(own) - count - 1)
+            board.finished_one(host.name)
+            if count + 1 == len(own) or own[count + 1][1].phase != step.phase:
+                _report_phase(host, step.phase, phase_results, None, 0, phase_numbers, progress)
+                phase_results = []
+    except BaseException:
+        board.stop()  # never leave another host waiting for this one
+        raise
+    return _HostRun(results, None, 0)
+
+
+def _report_phase(host: _Host, phase: str, results: list[StepResult], failure: Failure | None, remaining: int,
+                  phase_numbers: dict[str, int], progress: Progress) -> None:
+    if results or failure or remaining:
+        progress(_phase_line(host.name, phase, phase_numbers[phase], len(phase_numbers), results, failure, remaining))
 
 
 def _hosts_in_plan(plan: Plan, inventory: Inventory) -> list[str]:
@@ -327,32 +379,35 @@ def _console_progress() -> Progress:
 
 def run_plan(plan: Plan, inventory: Inventory, factory: RemoteFactory, secrets: Secrets, *, log_dir: Path,
              progress: Progress | None = None) -> RunReport:
-    """Run every phase of the plan in order; return what happened (report.ok is False on a failure)."""
+    """Run every host's steps in plan order, hosts in parallel; return what happened
+    (report.ok is False on a failure)."""
     progress = progress or _console_progress()
     names = _hosts_in_plan(plan, inventory)
     planned = {name: len(plan.for_host(name)) for name in names}
+    ordered = [step for _, steps in plan.phases() for step in steps]
+    own = {name: [(i, s) for i, s in enumerate(ordered) if name in s.hosts] for name in names}
+    board = _Board({name: [i for i, _ in steps] for name, steps in own.items()})
+    phase_numbers = {phase: number for number, (phase, _) in enumerate(plan.phases(), start=1)}
+    after_positions = {p: [i for i, s in enumerate(ordered) if s.name in step.after] for p, step in enumerate(ordered)}
     started = time.monotonic()
     hosts: dict[str, _Host] = {}
     sources = _Sources(lambda name: factory(inventory.node(name)))
-    results: list[StepResult] = []
-    failure: Failure | None = None
-    stop = threading.Event()
+    runs: list[_HostRun] = []
     try:
         for name in names:
             log = HostLog(log_dir / f"{name}.log", secrets, f"lab install, plan of {planned[name]} steps")
             hosts[name] = _Host(name, factory(inventory.node(name)), log)
-        phases = plan.phases()
-        for number, (phase, steps) in enumerate(phases, start=1):
-            if stop.is_set():
-                break
-            involved = [name for name in names if any(name in s.hosts for s in steps)]
-            progress(f"phase {number}/{len(phases)} {phase}: {len(steps)} steps on {', '.join(involved)}")
-            phase_results, phase_failure = _run_phase(phase, steps, hosts, sources, secrets, stop, progress)
-            results += phase_results
-            failure = failure or phase_failure
+        progress(f"{len(phase_numbers)} phases: {', '.join(phase_numbers)}; each host at its own pace")
+        report = lambda line: progress(secrets.mask(line))  # noqa: E731
+        with ThreadPoolExecutor(max_workers=max(1, len(names)), thread_name_prefix="host") as pool:
+            futures = [pool.submit(_run_host, hosts[name], own[name], board, sources, secrets, phase_numbers,
+                                   after_positions, report) for name in names]
+            runs = [future.result() for future in futures]
     finally:
         sources.close()
         for host in hosts.values():
             host.remote.close()
             host.log.close()
-    return RunReport(results, planned, time.monotonic() - started, log_dir, failure)
+    results = [r for run in runs for r in run.results]
+    failures = [run.failure for run in runs if run.failure is not None]
+    return RunReport(results, planned, time.monotonic() - started, log_dir, failures[0] if failures else None)

@@ -8,7 +8,6 @@ key is refused (never StrictHostKeyChecking=no).
 from __future__ import annotations
 
 import io
-import shlex
 import socket
 import threading
 import time

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import subprocess
+import sys
 
 import pytest
 
 from bootstrap.planner import build_plan
+from bootstrap.components import openstack_batch
 from bootstrap.components.keystone import openrc
+from identity_host import IdentityHost
 from plan_fixtures import context, file_on, inventory, step_named
 from lab.secrets import generate
 
@@ -73,6 +78,17 @@ def test_each_host_installs_all_its_packages_in_one_apt_call(planned):
         role = "controller" if host == "controller" else "object"
         for package in ctx.profile.packages_for(role):
             assert f" {package}" in installs[0]
+
+
+def test_storage_nodes_install_after_the_controller_only_where_hosts_share_the_machines_cores():
+    """On the twin the three containers share two cores and every later step of the controller
+    waits for its packages; on EC2 each instance has its own, and all install at once."""
+    afters = {os_name: {s.name: s.after for s in build_plan(inventory(os_name), generate()).steps
+                        if s.phase == "packages" and s.name.startswith("install-")}
+              for os_name in ("debian-12", "ubuntu-18.04")}
+    assert afters == {"debian-12": {"install-controller-packages": (),
+                                    "install-object-packages": ("install-controller-packages",)},
+                      "ubuntu-18.04": {"install-controller-packages": (), "install-object-packages": ()}}
 
 
 def test_python_packages_follow_the_profile():
@@ -207,24 +223,48 @@ def test_no_check_calls_the_openstack_cli(planned):
 
 
 def test_identity_entities_are_created_only_when_keystones_database_lacks_them(tmp_path):
-    """A query per entity instead of `openstack ... show` (2-3 s each): only what is missing is created."""
-    import os
-    import subprocess
-
+    """A query per entity instead of `openstack ... show` (2-3 s each): only what is missing is
+    sent, and all of it to one openstack process."""
     ctx = context("debian-12")
     step = step_named(build_plan(ctx.inventory, ctx.secrets), "identity-entities", "controller")
-    (tmp_path / "mysql").write_text("#!/bin/sh\ncase \"$*\" in *example*|*\\'service\\'*|*myuser*) echo 1;; *) echo 0;; esac\n")
-    (tmp_path / "openstack").write_text(f"#!/bin/sh\necho \"$*\" >> {tmp_path}/calls\n")
-    for tool in ("mysql", "openstack"):
-        (tmp_path / tool).chmod(0o755)
-    (tmp_path / "admin-openrc").write_text("")
-    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
-    for command in step.commands:
-        command = command.replace("/root/admin-openrc", str(tmp_path / "admin-openrc"))
-        assert subprocess.run(["sh", "-c", command], env=env).returncode == 0
-    calls = [" ".join(c.split()[:3]) for c in (tmp_path / "calls").read_text().splitlines()]
-    assert calls == ["project create --domain", "user set --password", "role create myrole", "role add --project"]
-    assert "myproject" in (tmp_path / "calls").read_text().splitlines()[0]
+    host = IdentityHost(tmp_path, [(r"example|'service'|'myuser'", "1")])
+
+    sent = host.run(step)
+
+    assert sent == [
+        ["project", "create", "--domain", "default", "--description", "Demo Project", "myproject"],
+        ["user", "set", "--password", ctx.secrets["demo_pass"], "myuser"],
+        ["role", "create", "myrole"],
+        ["role", "add", "--project", "myproject", "--user", "myuser", "myrole"],
+    ]
+    assert host.sh(step.commands[-1]).returncode != 0  # the fake database still lacks them: not done
+
+
+def test_the_batch_runs_commands_in_order_as_the_cli_parses_them_and_stops_at_a_failure(tmp_path):
+    """The driver itself, on a stand-in openstackclient whose main() records argv."""
+    package = tmp_path / "openstackclient"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "shell.py").write_text(
+        "import json\n"
+        "class OpenStackShell:\n"
+        "    def run(self, argv):\n"
+        "        return self.run_subcommand(argv, how='run')\n"
+        "    def run_subcommand(self, argv, how='again'):\n"
+        f"        open({str(tmp_path / 'argv.jsonl')!r}, 'a').write(json.dumps([how] + argv) + '\\n')\n"
+        "        return 1 if argv[:2] == ['role', 'show'] else 0\n")
+    (tmp_path / "batch.py").write_text(openstack_batch.BATCH_SOURCE)
+    lines = "\n".join(['domain create --description "An Example Domain" example', "",
+                       "user create --password s3cret myuser", "role show nosuch", "role create never"])
+
+    result = subprocess.run([sys.executable, str(tmp_path / "batch.py")], input=lines, text=True,
+                            capture_output=True, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+
+    ran = [json.loads(line) for line in (tmp_path / "argv.jsonl").read_text().splitlines()]
+    # The first command starts the CLI (and authenticates); the others reuse its session.
+    assert ran == [["run", "domain", "create", "--description", "An Example Domain", "example"],
+                   ["again", "user", "create", "--password", "s3cret", "myuser"], ["again", "role", "show", "nosuch"]]
+    assert result.returncode == 1 and result.stderr.strip() == "openstack role show ...: exit 1"
 
 
 def test_keystone_under_uwsgi_runs_one_worker_per_core():
@@ -234,3 +274,54 @@ def test_keystone_under_uwsgi_runs_one_worker_per_core():
     ubuntu = step_named(build_plan(context("ubuntu-18.04").inventory, context("ubuntu-18.04").secrets),
                         "keystone-service", "controller")
     assert not any("uwsgi" in c for c in ubuntu.commands)
+
+
+@pytest.mark.parametrize("os_name", ["ubuntu-18.04", "debian-12"])
+def test_every_command_and_check_of_the_whole_plan_is_posix_sh(os_name):
+    """Hosts run steps with sh (dash on Debian and Ubuntu): a quoting slip fails here, not on a host."""
+    plan = build_plan(inventory(os_name), generate())
+    for step in plan.steps:
+        for text in (*step.commands, *([step.check] if step.check else [])):
+            result = subprocess.run(["dash", "-n", "-c", text], capture_output=True, text=True)
+            assert result.returncode == 0, (step.name, text, result.stderr)
+
+
+def test_enable_units_enables_only_what_is_not_enabled_yet(tmp_path):
+    from bootstrap.context import enable_units
+
+    (tmp_path / "systemctl").write_text(
+        '#!/bin/sh\nif [ "$1" = is-enabled ]; then grep -qx "$3" "$(dirname "$0")/enabled"; exit $?; fi\n'
+        'echo "$*" >> "$(dirname "$0")/calls"\n')
+    (tmp_path / "systemctl").chmod(0o755)
+    (tmp_path / "enabled").write_text("swift-account\n")
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    run = lambda *units: subprocess.run(["sh", "-c", enable_units(*units)], env=env).returncode  # noqa: E731
+
+    assert run("swift-account", "swift-object", "swift-container") == 0
+    assert run("swift-account") == 0  # nothing to enable: systemctl enable is not called at all
+    assert (tmp_path / "calls").read_text().splitlines() == ["enable swift-object swift-container"]
+
+
+def test_package_installs_defer_service_starts_and_always_clean_up(tmp_path):
+    """While apt runs, policy-rc.d says 101 (no service starts); afterwards it is gone, even
+    when apt fails; a policy-rc.d of the host's own is left alone."""
+    from bootstrap.components import packages
+
+    policy = tmp_path / "policy-rc.d"
+
+    def run(command: str) -> subprocess.CompletedProcess:
+        text = packages.starts_deferred(command).replace(packages.POLICY_RC_D, str(policy))
+        return subprocess.run(["sh", "-c", text], capture_output=True, text=True)
+
+    during = run(f"{policy} start; echo denied=$?; exit 3")
+    assert during.returncode == 3 and "denied=101" in during.stdout
+    assert not policy.exists()
+
+    policy.write_text("#!/bin/sh\n# openstack-ec2-lab: services start once configured\nexit 101\n")  # a killed run's
+    check = packages.NO_LEFTOVER_POLICY.replace(packages.POLICY_RC_D, str(policy))
+    assert subprocess.run(["sh", "-c", check]).returncode != 0  # so the step is not done
+    assert run("true").returncode == 0 and not policy.exists()
+    assert subprocess.run(["sh", "-c", check]).returncode == 0
+
+    policy.write_text("#!/bin/sh\nexit 0\n")  # the host's own
+    assert run("true").returncode == 0 and policy.read_text() == "#!/bin/sh\nexit 0\n"

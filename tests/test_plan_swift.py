@@ -16,11 +16,12 @@ import sys
 import pytest
 
 from bootstrap.components import finalize, swift_proxy, swift_rings, swift_storage
-from bootstrap.context import PlanContext
+from bootstrap.context import PlanContext, enable_units
 from bootstrap.plan import Plan, Step
 from lab.errors import LabError
 from lab.inventory import Inventory, NodeRecord, VolumeRecord
 from lab.secrets import MASK, generate
+from identity_host import IdentityHost
 
 MODULES = (swift_proxy, swift_storage, swift_rings, finalize)
 GUIDE_PIPELINE = ("catch_errors gatekeeper healthcheck proxy-logging cache container_sync bulk ratelimit authtoken "
@@ -117,19 +118,28 @@ def test_authtoken_uses_keystone_on_5000_and_35357_appears_nowhere(ctx):
     assert "35357" not in plan.to_json(ctx.secrets)
 
 
-def test_swift_identity_creates_user_role_service_and_three_endpoints(ctx):
+PUBLIC = "http://controller:8080/v1/AUTH_%(project_id)s"
+GUIDE_ENDPOINT_COMMANDS = [
+    ["endpoint", "create", "--region", "RegionOne", "object-store", "public", PUBLIC],
+    ["endpoint", "create", "--region", "RegionOne", "object-store", "internal", PUBLIC],
+    ["endpoint", "create", "--region", "RegionOne", "object-store", "admin", "http://controller:8080/v1"],
+]
+
+
+def test_swift_identity_sends_the_guides_commands_to_an_empty_keystone(ctx, tmp_path):
     step = step_named(swift_plan(ctx), "swift-identity", "controller")
-    text = "\n".join(step.commands)
-    *identity, stamp = step.commands
-    assert all(c.startswith(". /root/admin-openrc && ") for c in identity)
+    batch, _confirm, stamp = step.commands
+    assert batch.startswith(". /root/admin-openrc && ")
     assert stamp.endswith(f"> {swift_proxy.IDENTITY_STAMP}")
-    assert "openstack user create --domain default --password" in text
-    assert "openstack role add --project service --user swift admin" in text
-    assert "--description 'OpenStack Object Storage' object-store" in text
-    for interface, url in (("public", "http://controller:8080/v1/AUTH_%(project_id)s"),
-                           ("internal", "http://controller:8080/v1/AUTH_%(project_id)s"),
-                           ("admin", "http://controller:8080/v1")):
-        assert f"openstack endpoint create --region RegionOne object-store {interface} {shlex.quote(url)}" in text
+
+    sent = IdentityHost(tmp_path).run(step)
+
+    assert sent == [
+        ["user", "create", "--domain", "default", "--password", ctx.secrets["swift_pass"], "swift"],
+        ["role", "add", "--project", "service", "--user", "swift", "admin"],
+        ["service", "create", "--name", "swift", "--description", "OpenStack Object Storage", "object-store"],
+        *GUIDE_ENDPOINT_COMMANDS,
+    ]
     # The check asks the keystone database, not the API: user, grant, service, 3 right endpoints, 3 in all.
     assert step.check.startswith('[ "$(mysql -N -B keystone -e "')
     assert '= "1 1 1 3 3" ] && grep -qsx ' in step.check
@@ -188,7 +198,7 @@ def test_rsync_is_enabled_the_guides_way_on_ubuntu_and_by_systemd_on_debian():
     assert "service rsync restart" in ubuntu.commands
     assert "RSYNC_ENABLE=true" in ubuntu.check and "systemctl is-active --quiet rsync" in ubuntu.check
     debian = step_named(swift_plan(context("debian-12")), "swift-rsync", "object1")
-    assert debian.commands == ("systemctl enable rsync", "systemctl restart rsync")
+    assert debian.commands == (enable_units("rsync"), "systemctl restart rsync")
     assert "/etc/default/rsync" not in " ".join(debian.commands)
 
 
@@ -209,8 +219,19 @@ def test_recon_cache_check_survives_debians_units_resetting_its_mode(ctx):
 
 
 # ------------------------------------------------------------------ rings
-def ring_commands(plan: Plan) -> list[str]:
-    return list(step_named(plan, "swift-rings", "controller").commands)
+RECORD = '#!/bin/sh\necho "$(basename "$0") $*" >> "$(dirname "$0")/calls"\n'
+
+
+def ring_commands(plan: Plan, tmp_path) -> list[str]:
+    """What the ring step runs, by a fake swift-ring-builder and rm that record their arguments
+    (the three rings are built side by side: their lines interleave, each ring's in order)."""
+    for tool in ("swift-ring-builder", "rm"):
+        (tmp_path / tool).write_text(RECORD)
+        (tmp_path / tool).chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    for command in step_named(plan, "swift-rings", "controller").commands:
+        assert sh(command, env).returncode == 0
+    return (tmp_path / "calls").read_text().splitlines()
 
 
 def test_rings_are_built_on_the_controller_only(ctx):
@@ -219,8 +240,8 @@ def test_rings_are_built_on_the_controller_only(ctx):
 
 
 @pytest.mark.parametrize("volumes, expected_replicas", [(("sdb", "sdc"), 3), (("sdb",), 2)])
-def test_rings_use_part_power_10_and_replicas_up_to_the_device_count(volumes, expected_replicas):
-    commands = ring_commands(swift_plan(context(volumes=volumes)))
+def test_rings_use_part_power_10_and_replicas_up_to_the_device_count(volumes, expected_replicas, tmp_path):
+    commands = ring_commands(swift_plan(context(volumes=volumes)), tmp_path)
     for ring in PORTS:
         assert f"swift-ring-builder /etc/swift/{ring}.builder create 10 {expected_replicas} 1" in commands
 
@@ -230,8 +251,8 @@ def test_a_lab_without_swift_devices_is_refused_with_advice():
         swift_plan(context(volumes=()))
 
 
-def test_rings_get_one_add_per_device_with_ip_port_and_zone(ctx):
-    commands = ring_commands(swift_plan(ctx))
+def test_rings_get_one_add_per_device_with_ip_port_and_zone(ctx, tmp_path):
+    commands = ring_commands(swift_plan(ctx), tmp_path)
     for ring, port in PORTS.items():
         adds = [c for c in commands if c.startswith(f"swift-ring-builder /etc/swift/{ring}.builder add ")]
         assert adds == [
@@ -240,8 +261,8 @@ def test_rings_get_one_add_per_device_with_ip_port_and_zone(ctx):
             for zone, ip in ((1, "10.0.0.51"), (2, "10.0.0.52")) for device in ("sdb", "sdc")]
 
 
-def test_each_ring_is_created_then_filled_then_rebalanced(ctx):
-    commands = ring_commands(swift_plan(ctx))
+def test_each_ring_is_created_then_filled_then_rebalanced(ctx, tmp_path):
+    commands = ring_commands(swift_plan(ctx), tmp_path)
     for ring in PORTS:
         mine = [c for c in commands if f"/etc/swift/{ring}." in c]
         assert mine[0] == f"rm -f /etc/swift/{ring}.builder /etc/swift/{ring}.ring.gz"
@@ -335,7 +356,8 @@ def test_storage_services_start_per_profile():
     debian = context("debian-12")
     step = step_named(swift_plan(debian), "swift-storage-start", "object2")
     units = " ".join(debian.profile.swift_storage_services)
-    assert f"systemctl restart {units}" in step.commands and f"systemctl enable {units}" in step.commands
+    assert f"systemctl restart {units}" in step.commands
+    assert enable_units(*debian.profile.swift_storage_services) in step.commands
     assert "swift-account" in units and "swift-init" not in step.check
     ubuntu = step_named(swift_plan(context("ubuntu-18.04")), "swift-storage-start", "object2")
     assert any(c.startswith("swift-init all restart") for c in ubuntu.commands)
@@ -375,123 +397,61 @@ def test_both_profiles_give_the_same_steps():
     assert names("ubuntu-18.04") == names("debian-12")
 
 
-FAKE_OPENSTACK = '''#!{python}
-"""Just enough of `openstack endpoint ...` to run the plan's endpoint commands: state in endpoints.json."""
-import json, os, sys
-path = os.path.join(os.path.dirname(sys.argv[0]), "endpoints.json")
-rows = json.load(open(path)) if os.path.exists(path) else []
-args = sys.argv[1:]
-assert args[0] == "endpoint", args
-def opt(name):
-    return args[args.index(name) + 1]
-if args[1] == "list":
-    print("\\n".join(r["id"] for r in rows if r["interface"] == opt("--interface")))
-elif args[1] == "create":
-    rows.append({{"id": "e%d" % (len(rows) + 1), "interface": args[-2], "url": args[-1]}})
-elif args[1] == "set":
-    next(r for r in rows if r["id"] == args[-1])["url"] = opt("--url")
-elif args[1] == "delete":
-    rows = [r for r in rows if r["id"] not in args[2:]]
-json.dump(rows, open(path, "w"))
-'''
+def _endpoint_ids(public: str = "", internal: str = "", admin: str = "") -> list[tuple[str, str]]:
+    return [(rf"e.interface = '{name}'", ids) for name, ids in (("public", public), ("internal", internal),
+                                                              ("admin", admin))]
 
 
-def endpoints_after(tmp_path, commands: list[str]) -> list[tuple[str, str]]:
-    fake = tmp_path / "openstack"
-    fake.write_text(FAKE_OPENSTACK.format(python=sys.executable))
-    fake.chmod(0o755)
-    (tmp_path / "admin-openrc").write_text("export OS_USERNAME=admin\n")
-    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
-    for command in commands:
-        result = sh(command.replace("/root/admin-openrc", str(tmp_path / "admin-openrc")), env)
-        assert result.returncode == 0, result.stderr
-    return sorted((r["interface"], r["url"]) for r in json.loads((tmp_path / "endpoints.json").read_text()))
+def host_secret(step: Step) -> str:
+    return re.search(r"--password (\w+) swift", step.commands[0]).group(1)
 
 
-GUIDE_ENDPOINTS = [("admin", "http://controller:8080/v1"),
-                   ("internal", "http://controller:8080/v1/AUTH_%(project_id)s"),
-                   ("public", "http://controller:8080/v1/AUTH_%(project_id)s")]
+def test_endpoint_lines_repair_a_wrong_url_and_drop_duplicates(tmp_path):
+    step = step_named(swift_plan(context()), "swift-identity", "controller")
+    host = IdentityHost(tmp_path, [(r"name = 'swift'", "1"), (r"FROM service WHERE", "1"),
+                                   *_endpoint_ids(public="old1\nold2", internal="e2")])
 
+    sent = host.run(step)
 
-def test_endpoint_commands_converge_when_run_again(tmp_path):
-    commands = [c for c in step_named(swift_plan(context()), "swift-identity", "controller").commands
-                if "openstack endpoint" in c]
-    assert endpoints_after(tmp_path, commands) == GUIDE_ENDPOINTS
-    assert endpoints_after(tmp_path, commands) == GUIDE_ENDPOINTS
-
-
-def test_endpoint_commands_repair_a_wrong_url_and_drop_duplicates(tmp_path):
-    (tmp_path / "endpoints.json").write_text(json.dumps([
-        {"id": "old1", "interface": "public", "url": "http://controller:35357/v1"},
-        {"id": "old2", "interface": "public", "url": "http://controller:8080/v1/AUTH_%(project_id)s"},
-    ]))
-    commands = [c for c in step_named(swift_plan(context()), "swift-identity", "controller").commands
-                if "openstack endpoint" in c]
-    assert endpoints_after(tmp_path, commands) == GUIDE_ENDPOINTS
-
-
-# ------------------------------------------------------------------ the swift user's password
-FAKE_OPENSTACK_USERS = '''#!{python}
-"""Just enough of `openstack user show|set|create`: users and passwords in users.json."""
-import json, os, sys
-path = os.path.join(os.path.dirname(sys.argv[0]), "users.json")
-users = json.load(open(path)) if os.path.exists(path) else {{}}
-args = sys.argv[1:]
-if args[0] != "user":  # role, service, endpoint: accepted, not modelled
-    sys.exit(0)
-name = args[-1]
-if args[1] == "show":
-    sys.exit(0 if name in users else 1)
-if args[1] == "create" and name in users:
-    sys.exit("Conflict occurred attempting to store user")
-if args[1] in ("create", "set"):
-    users[name] = args[args.index("--password") + 1]
-json.dump(users, open(path, "w"))
-'''
-
-
-def _identity_host(tmp_path, users: dict[str, str]) -> dict:
-    """A PATH with fake openstack (users.json) and mysql (the database already holds everything)."""
-    fake = tmp_path / "openstack"
-    fake.write_text(FAKE_OPENSTACK_USERS.format(python=sys.executable))
-    mysql = tmp_path / "mysql"
-    mysql.write_text(f"#!/bin/sh\necho '{swift_proxy.ENTITIES_DONE}'\n")
-    for script in (fake, mysql):
-        script.chmod(0o755)
-    (tmp_path / "users.json").write_text(json.dumps(users))
-    (tmp_path / "admin-openrc").write_text("export OS_USERNAME=admin\n")
-    return {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
-
-
-def _on_host(text: str, tmp_path) -> str:
-    return (text.replace("/root/admin-openrc", str(tmp_path / "admin-openrc"))
-            .replace(swift_proxy.STAMP_DIR, str(tmp_path / "stamps")))
+    assert sent == [["user", "set", "--password", host_secret(step), "swift"],
+                    ["role", "add", "--project", "service", "--user", "swift", "admin"],
+                    ["endpoint", "set", "--url", PUBLIC, "old1"], ["endpoint", "delete", "old2"],
+                    ["endpoint", "set", "--url", PUBLIC, "e2"],
+                    GUIDE_ENDPOINT_COMMANDS[2]]  # no admin endpoint yet: created
+    assert ["service", "create"] not in [argv[:2] for argv in sent]  # it exists: not made twice
 
 
 def test_existing_swift_users_password_is_set_to_the_current_secret(tmp_path):
     ctx = context()
-    env = _identity_host(tmp_path, {"swift": "password-of-an-older-secrets-yaml"})
-    user_command = step_named(swift_plan(ctx), "swift-identity", "controller").commands[0]
-    result = sh(_on_host(user_command, tmp_path), env)
-    assert result.returncode == 0, result.stderr
-    assert json.loads((tmp_path / "users.json").read_text()) == {"swift": ctx.secrets["swift_pass"]}
+    step = step_named(swift_plan(ctx), "swift-identity", "controller")
+    sent = IdentityHost(tmp_path, [(r"local_user WHERE domain_id = 'default' AND name = 'swift'", "1")]).run(step)
+    assert sent[0] == ["user", "set", "--password", ctx.secrets["swift_pass"], "swift"]
+
+
+def test_a_failing_database_query_asks_for_the_create_and_the_step_fails(tmp_path):
+    """mysql down: the batch is asked to create (its error will say why), and the step's
+    own check after it fails, so the step is reported failed instead of done."""
+    step = step_named(swift_plan(context()), "swift-identity", "controller")
+    host = IdentityHost(tmp_path, [(r".", None)])
+    assert host.run(step)[0][:2] == ["user", "create"]
+    assert host.sh(step.commands[1]).returncode != 0
+    assert "not all in keystone" in host.sh(step.commands[1]).stderr
 
 
 def test_a_regenerated_swift_password_runs_the_identity_step_again(tmp_path):
-    env = _identity_host(tmp_path, {})
+    host = IdentityHost(tmp_path)
     old = step_named(swift_plan(context()), "swift-identity", "controller")
-    assert sh(_on_host(old.check, tmp_path), env).returncode != 0  # never run
-    for command in old.commands:
-        assert sh(_on_host(command, tmp_path), env).returncode == 0
-    assert sh(_on_host(old.check, tmp_path), env).returncode == 0  # done: a re-run skips it
+    assert host.sh(old.check).returncode != 0  # never run
+    host.answer([(r"CONCAT_WS", swift_proxy.ENTITIES_DONE)])  # what Keystone holds after the batch
+    assert host.run(old) and all(host.sh(c).returncode == 0 for c in old.commands)
+    assert host.sh(old.check).returncode == 0  # done: a re-run skips it
 
     regenerated = context()  # a new secrets.yaml for the same lab
     new = step_named(swift_plan(regenerated), "swift-identity", "controller")
-    assert sh(_on_host(new.check, tmp_path), env).returncode != 0
-    for command in new.commands:
-        assert sh(_on_host(command, tmp_path), env).returncode == 0
-    assert json.loads((tmp_path / "users.json").read_text()) == {"swift": regenerated.secrets["swift_pass"]}
-    assert sh(_on_host(new.check, tmp_path), env).returncode == 0
+    assert host.sh(new.check).returncode != 0
+    host.answer([(r"CONCAT_WS", swift_proxy.ENTITIES_DONE), (r"name = 'swift'", "1")])
+    assert host.run(new)[0] == ["user", "set", "--password", regenerated.secrets["swift_pass"], "swift"]
+    assert host.sh(new.check).returncode == 0
 
 
 def test_swift_identity_stamp_shows_no_secret(ctx):
@@ -499,3 +459,17 @@ def test_swift_identity_stamp_shows_no_secret(ctx):
     shown = Plan((step,)).to_json(ctx.secrets)
     assert ctx.secrets["swift_pass"] not in shown and MASK in shown
     assert ctx.secrets["swift_pass"] not in step.check and ctx.secrets["swift_pass"] not in step.commands[-1]
+
+
+@pytest.mark.parametrize("rebalance_exit, step_ok", [(1, True), (2, False)])
+def test_ring_step_fails_when_any_ring_fails_and_accepts_rebalance_warnings(tmp_path, rebalance_exit, step_ok):
+    """Exit 1 of rebalance is swift-ring-builder's warning (the ring is written); anything
+    else in any of the three rings built side by side fails the step."""
+    (tmp_path / "swift-ring-builder").write_text(
+        f'#!/bin/sh\ncase "$*" in *object.builder\\ rebalance*) exit {rebalance_exit};; esac\nexit 0\n')
+    (tmp_path / "swift-ring-builder").chmod(0o755)
+    (tmp_path / "rm").write_text("#!/bin/sh\nexit 0\n")
+    (tmp_path / "rm").chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    (command,) = step_named(swift_plan(context()), "swift-rings", "controller").commands
+    assert (sh(command, env).returncode == 0) is step_ok

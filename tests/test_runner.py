@@ -1,4 +1,4 @@
-"""The runner: phases in order, hosts in parallel, files written only when they differ, failures stop the run."""
+"""The runner: each host its steps in phase order, hosts in parallel, copies after their source, files written only when they differ, failures stop the run."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import re
 import shlex
 import stat
 import threading
+import time
 
 import pytest
 from rich.console import Console
@@ -80,27 +81,26 @@ class StatefulHost:
         return RunResult(0)
 
 
-def test_phases_run_in_order_and_hosts_in_parallel(tmp_path):
+def test_each_host_runs_its_steps_in_phase_order_without_waiting_for_the_others(tmp_path):
     fleet = FakeFleet()
     meet = threading.Barrier(2, timeout=5)
-    later_phase_started = threading.Event()
+    object1_may_finish = threading.Event()
     order: list[str] = []
-    seen_early: list[bool] = []
 
     def together(host):
         def answer(command, _stdin):
-            meet.wait()  # only returns if both hosts are inside the phase at the same time
+            meet.wait()  # only returns if both hosts run at the same time
             order.append(f"{host}:{command}")
             return RunResult(0)
         return answer
 
     def slow_last_step(command, _stdin):
-        seen_early.append(later_phase_started.wait(0.2))
-        order.append(f"object1:{command}")
+        # Returns only once the controller has gone on to its next phase without object1.
+        order.append(f"object1:{command}:{'alone' if object1_may_finish.wait(5) else 'waited'}")
         return RunResult(0)
 
     def later(command, _stdin):
-        later_phase_started.set()
+        object1_may_finish.set()
         order.append(f"controller:{command}")
         return RunResult(0)
 
@@ -111,15 +111,67 @@ def test_phases_run_in_order_and_hosts_in_parallel(tmp_path):
     plan = Plan((Step("install", "packages", ("controller",), commands=("install",)),
                  Step("meet", "base", ("controller", "object1"), commands=("meet",)),
                  Step("finish", "base", ("object1",), commands=("finish-base",))))
+    lines: list[str] = []
 
-    report = run(plan, fleet, tmp_path)
+    report = run(plan, fleet, tmp_path, progress=lines.append)
 
     assert report.ok, report.failure
-    assert seen_early == [False], "a later phase started while object1 was still in phase base"
-    assert order[-1] == "controller:install"
-    assert order.index("object1:finish-base") < order.index("controller:install")
+    assert "object1:finish-base:alone" in order, "the controller waited for object1 to end phase base"
+    assert order.index("controller:install") < order.index("object1:finish-base:alone")
     assert [r.phase for r in report.results if r.host == "controller"] == ["base", "packages"]
+    assert "  controller: packages (2/2): 1 changed" in "\n".join(lines)
     assert all(fleet[name].closed for name in ("controller", "object1"))
+
+
+def _ring_plan(build: str = "build-ring") -> Plan:
+    return Plan((Step("build", "swift-rings", ("controller",), commands=(build,)),
+                 Step("copy", "finalize", ("object1",),
+                      copies=(CopySpec("controller", "/etc/swift/object.ring.gz"),), commands=("start-servers",)),
+                 Step("proxy", "finalize", ("controller",), commands=("start-proxy",))))
+
+
+def test_a_copy_waits_for_what_its_source_host_does_before_it_and_no_more(tmp_path):
+    fleet = FakeFleet()
+    events: list[str] = []
+    copied = threading.Event()
+
+    def build(command, _stdin):
+        time.sleep(0.3)  # object1 has nothing else to do: it would read now if it did not wait
+        events.append("ring built")
+        return RunResult(0)
+
+    def read(command, _stdin):
+        events.append("ring read")
+        copied.set()
+        return RunResult(0, base64.b64encode(b"ring").decode())
+
+    def proxy(command, _stdin):
+        # The proxy comes after the copy in the plan: object1 must not wait for it.
+        events.append("proxy " + ("after the copy" if copied.wait(5) else "before the copy"))
+        return RunResult(0)
+
+    fleet["controller"].answer("^build-ring$", build)
+    fleet["controller"].answer(r"^base64 -- ", read)
+    fleet["controller"].answer("^start-proxy$", proxy)
+
+    report = run(_ring_plan(), fleet, tmp_path)
+
+    assert report.ok, report.failure
+    assert events == ["ring built", "ring read", "proxy after the copy"]
+    assert [data for _, data in writes(fleet["object1"])] == [b"ring"]
+
+
+def test_a_failing_source_stops_the_host_waiting_for_its_copy(tmp_path):
+    fleet = FakeFleet()
+    fleet["controller"].answer("^build-ring$", RunResult(2, "", "swift-ring-builder: no devices"))
+    lines: list[str] = []
+
+    report = run(_ring_plan(), fleet, tmp_path, progress=lines.append)
+
+    assert (report.failure.host, report.failure.step) == ("controller", "build")
+    assert fleet["controller"].ran("base64") == [] and fleet["object1"].commands == []
+    assert report.counts("object1")["not run"] == 1 and report.counts("controller")["not run"] == 1
+    assert "  object1: finalize (2/2): nothing run in 0.0s  (1 not started: stopping after a failure)" in lines
 
 
 def test_step_skipped_when_check_passes(tmp_path):
@@ -229,10 +281,16 @@ def test_copy_fails_clearly_when_the_source_file_is_missing(tmp_path):
 def test_failure_reports_host_step_exit_code_and_stderr_tail(tmp_path):
     fleet = FakeFleet()
     object1_reported = threading.Event()
+    controller_busy = threading.Event()
     stderr = "".join(f"line {i}: password {SECRET} refused\n" for i in range(30))
-    fleet["object1"].answer(r"^swift-init", RunResult(3, "", stderr))
-    # The controller is busy in the same phase when object1 fails: it finishes its step, and starts no other.
-    fleet["controller"].answer(r"^long-step$", lambda c, s: RunResult(0 if object1_reported.wait(5) else 9))
+    fleet["object1"].answer(r"^swift-init", lambda c, s: RunResult(3 if controller_busy.wait(5) else 9, "", stderr))
+
+    def long_step(command, _stdin):
+        controller_busy.set()
+        return RunResult(0 if object1_reported.wait(5) else 9)
+
+    # The controller is busy when object1 fails: it finishes its step, and starts no other.
+    fleet["controller"].answer(r"^long-step$", long_step)
 
     def progress(line):
         if line.strip().startswith("object1:") and "FAILED" in line:
@@ -264,12 +322,19 @@ def test_failure_reports_host_step_exit_code_and_stderr_tail(tmp_path):
 
 def test_failure_stops_later_phases(tmp_path):
     fleet = FakeFleet()
+    object2_failed = threading.Event()
     fleet["object2"].answer(r"^apt-get", RunResult(100, "", "E: Unable to locate package swift"))
+    # The controller is still installing when object2 fails: it finishes that, and starts nothing more.
+    fleet["controller"].answer(r"^apt-get", lambda c, s: RunResult(0 if object2_failed.wait(5) else 9))
     plan = Plan((Step("packages", "packages", ("controller", "object1", "object2"),
                       commands=("apt-get install -y swift",)),
                  Step("keystone", "keystone", ("controller",), commands=("keystone-manage db_sync",))))
 
-    report = run(plan, fleet, tmp_path)
+    def progress(line):
+        if line.strip().startswith("object2:") and "FAILED" in line:
+            object2_failed.set()
+
+    report = run(plan, fleet, tmp_path, progress=progress)
 
     assert report.failure.host == "object2" and report.failure.exit_code == 100
     assert report.failure.tail == ("E: Unable to locate package swift",)
@@ -368,3 +433,33 @@ def test_plan_and_run_output_never_show_secrets(tmp_path):
     assert SECRET not in text
     assert f"--bootstrap-password {MASK}" in text and f"bad password {MASK}" in text
     assert "controller: step keystone/bootstrap failed (exit 1)" in text
+
+
+def test_a_step_with_after_starts_once_the_named_step_is_done_everywhere(tmp_path):
+    fleet = FakeFleet()
+    events: list[str] = []
+
+    def controller_install(command, _stdin):
+        time.sleep(0.3)  # the storage node has nothing before its install: it would start now if it did not wait
+        events.append("controller installed")
+        return RunResult(0)
+
+    fleet["controller"].answer("^install-controller$", controller_install)
+    fleet["object1"].answer("^install-object$", lambda c, s: events.append("object installing") or RunResult(0))
+    plan = Plan((Step("install-controller-packages", "packages", ("controller",), commands=("install-controller",)),
+                 Step("install-object-packages", "packages", ("object1",), commands=("install-object",),
+                      after=("install-controller-packages",)),
+                 Step("keystone", "keystone", ("controller",), commands=("keystone",))))
+
+    report = run(plan, fleet, tmp_path)
+
+    assert report.ok, report.failure
+    assert events == ["controller installed", "object installing"]
+
+
+def test_a_plan_whose_step_waits_for_a_later_or_unknown_step_is_refused():
+    first = Step("first", "base", ("controller",), commands=("true",), after=("second",))
+    with pytest.raises(ValueError, match="first: waits for second, which is not earlier in the plan"):
+        Plan((first, Step("second", "packages", ("object1",), commands=("true",))))
+    with pytest.raises(ValueError, match="waits for nothing-of-that-name"):
+        Plan((Step("lonely", "base", ("controller",), after=("nothing-of-that-name",)),))

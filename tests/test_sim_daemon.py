@@ -182,3 +182,47 @@ def test_a_new_client_resets_the_wait_for_a_lab(tmp_path, moto_endpoint):
     time.sleep(0.01)
     StateFiles(tmp_path).add_region(REGION)  # `lab up` of a new lab came by just now
     assert daemon.one_pass() is False
+
+
+# ------------------------------------------------------------------ passes when a client asks, not every second
+def test_the_server_tells_about_client_requests_but_not_the_reconcilers_own(tmp_path):
+    poked = []
+    moto, url = server.start_server(on_request=lambda: poked.append(1))
+    try:
+        server.ec2_client(url, REGION, reconciler=True).describe_instances()
+        assert poked == []
+        server.ec2_client(url, REGION).describe_instances()
+        assert poked == [1]
+    finally:
+        moto.stop()
+
+
+def test_a_quiet_daemon_makes_no_api_calls_and_a_client_request_wakes_it_at_once(tmp_path, monkeypatch):
+    import threading
+
+    from lab.sim import daemon as daemon_module
+
+    monkeypatch.setattr(daemon_module, "QUIET_PASS_SECONDS", 60.0)
+    poked = threading.Event()
+    requests_seen: list[str] = []
+    moto, url = server.start_server(on_request=poked.set)
+    try:
+        requests.post(f"{url}/moto-api/reset", timeout=10)
+        daemon = _daemon(tmp_path, url, grace=600)
+        daemon.poked = poked
+        original = daemon.one_pass
+        daemon.one_pass = lambda: requests_seen.append("pass") or original()
+        loop = threading.Thread(target=daemon.run, daemon=True)
+        loop.start()
+        time.sleep(3)
+        assert len(requests_seen) <= 2, "the daemon polls although nothing asked it to"
+        iid = _launch(server.ec2_client(url, REGION), "controller")
+        deadline = time.monotonic() + 5
+        while iid not in _recorded(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert iid in _recorded(tmp_path), "the launch did not wake the daemon"
+        daemon.stop()
+        loop.join(timeout=10)
+        assert not loop.is_alive()
+    finally:
+        moto.stop()

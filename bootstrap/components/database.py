@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 
 from bootstrap.plan import FileSpec, Step
-from bootstrap.context import PlanContext
+from bootstrap.context import PlanContext, enable_units
 
 OPENSTACK_CNF = "/etc/mysql/mariadb.conf.d/99-openstack.cnf"
 
@@ -45,7 +45,7 @@ def steps(ctx: PlanContext) -> list[Step]:
     controller = (ctx.controller.name,)
     configure = Step(name="mariadb-config", phase="controller-services", hosts=controller,
                      files=(FileSpec(OPENSTACK_CNF, openstack_cnf(ctx.controller.private_ip)),),
-                     commands=(f"systemctl enable {service}", f"systemctl restart {service}"),
+                     commands=(enable_units(service), f"systemctl restart {service}"),
                      check=f"systemctl is-active --quiet {service}")
     secure = Step(name="mariadb-secure", phase="controller-services", hosts=controller,
                   commands=(f"{mysql(SECURE_SQL)} || {mysql(_SECURE_SQL_OLD)}",),

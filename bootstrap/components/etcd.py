@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bootstrap.context import PlanContext
+from bootstrap.context import PlanContext, enable_units
 from bootstrap.plan import FileSpec, Step
 
 ETCD_DEFAULTS = "/etc/default/etcd"
@@ -30,5 +30,5 @@ def steps(ctx: PlanContext) -> list[Step]:
     return [Step(name="etcd-config", phase="controller-services", hosts=(controller.name,),
                  files=(FileSpec(ETCD_DEFAULTS, etcd_env(controller.name, controller.private_ip)),),
                  commands=(f"systemctl stop {service}", "rm -rf /var/lib/etcd/default /var/lib/etcd/member",
-                           f"systemctl enable {service}", f"systemctl start {service}"),
+                           enable_units(service), f"systemctl start {service}"),
                  check=f"systemctl is-active --quiet {service}")]

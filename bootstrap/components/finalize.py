@@ -11,7 +11,7 @@ from __future__ import annotations
 from bootstrap.components.swift_proxy import PROXY_CONF, SWIFT_DIR, render_ini
 from bootstrap.components.swift_rings import RINGS, ring_path
 from bootstrap.components.swift_storage import SERVER_PORTS, server_conf_path
-from bootstrap.context import PlanContext
+from bootstrap.context import PlanContext, enable_units
 from bootstrap.plan import FileSpec, Step
 
 SWIFT_CONF = f"{SWIFT_DIR}/swift.conf"
@@ -58,7 +58,7 @@ def proxy_step(ctx: PlanContext) -> Step:
         phase="finalize",
         hosts=(ctx.controller.name,),
         files=(swift_conf_file(ctx),),
-        commands=(f"chown -R root:swift {SWIFT_DIR}", "systemctl restart memcached", f"systemctl enable {proxy}",
+        commands=(f"chown -R root:swift {SWIFT_DIR}", "systemctl restart memcached", enable_units(proxy),
                   f"systemctl restart {proxy}", record),
         check=" && ".join((units_active(("memcached", proxy)), unchanged, _OWNED)),
     )
@@ -69,7 +69,7 @@ def _storage_services(ctx: PlanContext) -> tuple[tuple[str, ...], str]:
     units = ctx.profile.swift_storage_services
     if units:
         names = " ".join(units)
-        return (f"systemctl enable {names}", f"systemctl restart {names}"), units_active(units)
+        return (enable_units(*units), f"systemctl restart {names}"), units_active(units)
     daemons = " ".join(STORAGE_DAEMONS)
     status = f"swift-init {daemons} status >/dev/null"
     # The guide's `swift-init all`: it exits non-zero for what a storage node has no config for

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bootstrap.context import PlanContext
+from bootstrap.context import PlanContext, enable_units
 from bootstrap.plan import FileSpec, Step
 
 MEMCACHED_CONF = "/etc/memcached.conf"
@@ -18,5 +18,5 @@ def memcached_conf(ip: str) -> str:
 def steps(ctx: PlanContext) -> list[Step]:
     return [Step(name="memcached-listen", phase="controller-services", hosts=(ctx.controller.name,),
                  files=(FileSpec(MEMCACHED_CONF, memcached_conf(ctx.controller.private_ip)),),
-                 commands=("systemctl enable memcached", "systemctl restart memcached"),
+                 commands=(enable_units("memcached"), "systemctl restart memcached"),
                  check="systemctl is-active --quiet memcached")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 
-from bootstrap.context import PlanContext
+from bootstrap.context import PlanContext, enable_units
 from bootstrap.plan import Step
 
 
@@ -17,6 +17,6 @@ def steps(ctx: PlanContext) -> list[Step]:
     check = (f"rabbitmqctl -q authenticate_user openstack {password} >/dev/null 2>&1"
              " && rabbitmqctl -q list_user_permissions openstack | grep -q '\\.\\*\\s\\+\\.\\*\\s\\+\\.\\*'")
     return [Step(name="rabbitmq-user", phase="controller-services", hosts=(ctx.controller.name,),
-                 commands=("systemctl enable --now rabbitmq-server", user,
+                 commands=(enable_units("rabbitmq-server"), "systemctl start rabbitmq-server", user,
                            'rabbitmqctl set_permissions openstack ".*" ".*" ".*"'),
                  check=check)]

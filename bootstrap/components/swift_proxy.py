@@ -10,9 +10,10 @@ from __future__ import annotations
 import configparser
 import hashlib
 import io
-import shlex
 
-from bootstrap.context import REGION, PlanContext, as_admin
+from bootstrap.components.database import mysql
+from bootstrap.components.openstack_batch import confirm, run_batch, say, say_set_or_create, say_unless_counted
+from bootstrap.context import REGION, PlanContext
 from bootstrap.plan import FileSpec, Step
 
 SWIFT_DIR = "/etc/swift"
@@ -107,45 +108,44 @@ def entities_query() -> str:
 ENTITIES_DONE = "1 1 1 3 3"
 
 
-def _endpoint_command(interface: str, url: str) -> str:
+def _endpoint_line(interface: str, url: str) -> str:
     """Create the endpoint, or correct its URL and drop duplicates: re-running converges."""
-    u = shlex.quote(url)
-    return as_admin(
-        f"{{ ids=$(openstack endpoint list --service object-store --interface {interface} --region {REGION} "
-        f"-f value -c ID) && if [ -z \"$ids\" ]; then "
-        f"openstack endpoint create --region {REGION} object-store {interface} {u}; "
-        f"else set -- $ids; openstack endpoint set --url {u} \"$1\" && shift && "
-        f"if [ $# -gt 0 ]; then openstack endpoint delete \"$@\"; fi; fi; }}")
-
-
-def _user_command(swift_pass: str) -> str:
-    """Create the user, or set its password when it exists: a regenerated secrets.yaml reaches
-    Keystone, not only proxy-server.conf (as for myuser in the keystone chapter)."""
-    p = shlex.quote(swift_pass)
-    return as_admin(f"{{ if openstack user show --domain default swift >/dev/null 2>&1; "
-                    f"then openstack user set --password {p} swift; "
-                    f"else openstack user create --domain default --password {p} swift; fi; }}")
+    if any(c in url for c in "'\"$`\\"):
+        raise ValueError(f"endpoint URL {url!r} must not need shell quoting")
+    ids = mysql("SELECT e.id FROM endpoint e JOIN service s ON s.id = e.service_id WHERE s.type = 'object-store'"
+                f" AND e.interface = '{interface}' AND e.region_id = '{REGION}'", "keystone")
+    return (f"ids=$({ids}) && if [ -z \"$ids\" ]; then "
+            f"{say(f'endpoint create --region {REGION} object-store {interface} {url}')}; "
+            f"else set -- $ids; echo \"endpoint set --url '{url}' $1\"; shift; "
+            f"[ $# = 0 ] || echo \"endpoint delete $*\"; fi")
 
 
 def keystone_step(ctx: PlanContext) -> Step:
     """The database says whether the entities exist; the stamp says whether they were last
     made with these very commands, so a new swift password (or URL) runs the step again.
     The stamp holds a sha256 of the commands, never the password itself."""
-    commands = (
-        _user_command(ctx.secrets["swift_pass"]),
+    swift_pass = ctx.secrets["swift_pass"]
+    lines = [
+        # An existing user gets the current password: a regenerated secrets.yaml reaches
+        # Keystone, not only proxy-server.conf (as for myuser in the keystone chapter).
+        say_set_or_create("SELECT count(*) FROM local_user WHERE domain_id = 'default' AND name = 'swift'",
+                          f"user set --password {swift_pass} swift",
+                          f"user create --domain default --password {swift_pass} swift"),
         # Keystone's grant API is silent when the assignment already exists.
-        as_admin("openstack role add --project service --user swift admin"),
-        as_admin("{ openstack service show object-store >/dev/null 2>&1 || "
-                 "openstack service create --name swift --description 'OpenStack Object Storage' object-store; }"),
-        *(_endpoint_command(interface, url) for interface, url in ENDPOINTS),
-    )
+        say("role add --project service --user swift admin"),
+        say_unless_counted("SELECT count(*) FROM service WHERE type = 'object-store'",
+                           'service create --name swift --description "OpenStack Object Storage" object-store'),
+        *(_endpoint_line(interface, url) for interface, url in ENDPOINTS),
+    ]
+    done = f'[ "$({_sql(entities_query())})" = "{ENTITIES_DONE}" ]'
+    commands = (run_batch(ctx.profile.python, lines), confirm(done, "the swift user, service and endpoints"))
     digest = hashlib.sha256("\n".join(commands).encode("utf-8")).hexdigest()
     return Step(
         name="swift-identity",
         phase="swift-proxy",
         hosts=(ctx.controller.name,),
         commands=(*commands, f"mkdir -p -m 0700 {STAMP_DIR} && echo {digest} > {IDENTITY_STAMP}"),
-        check=f'[ "$({_sql(entities_query())})" = "{ENTITIES_DONE}" ] && grep -qsx {digest} {IDENTITY_STAMP}',
+        check=f"{done} && grep -qsx {digest} {IDENTITY_STAMP}",
     )
 
 

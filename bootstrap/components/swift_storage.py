@@ -8,7 +8,7 @@ whenever one of these configs changes later.
 from __future__ import annotations
 
 from bootstrap.components.swift_proxy import SWIFT_DIR, render_ini
-from bootstrap.context import PlanContext
+from bootstrap.context import PlanContext, enable_units
 from bootstrap.plan import FileSpec, Step
 from bootstrap.profiles import Profile
 from lab.inventory import NodeRecord
@@ -69,7 +69,7 @@ def rsync_step(ctx: PlanContext, node: NodeRecord) -> Step:
         )
         check = "grep -qx 'RSYNC_ENABLE=true' /etc/default/rsync && systemctl is-active --quiet rsync"
     else:
-        commands = ("systemctl enable rsync", "systemctl restart rsync")
+        commands = (enable_units("rsync"), "systemctl restart rsync")
         check = "systemctl is-enabled --quiet rsync && systemctl is-active --quiet rsync"
     return Step(name="swift-rsync", phase="swift-storage", hosts=(node.name,), commands=commands, check=check,
                 files=(FileSpec(RSYNCD_CONF, rsyncd_conf(node.private_ip)),))

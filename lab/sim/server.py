@@ -7,33 +7,71 @@ each region a lab asks for (`ensure_image`, idempotent) rather than in all of th
 from __future__ import annotations
 
 import logging
+import threading
+from typing import Callable
 
 import boto3
 from botocore.config import Config
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
 
 from lab.target import SIM_IMAGE_NAME
 
 HOST = "127.0.0.1"
+# In the user agent of the daemon's own calls: requests without it are a client's, which may change the state.
+RECONCILER_AGENT = "lab-sim-reconciler"
 # Short timeouts and no retries: asking "are you there?" must answer fast either way.
 _PROBE_CONFIG = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=2, read_timeout=5)
 _CLIENT_CONFIG = Config(retries={"total_max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30)
 
 
-def start_server() -> tuple[ThreadedMotoServer, str]:
+class TwinServer:
+    """moto's server app on 127.0.0.1 in a thread (as moto's ThreadedMotoServer runs it), which
+    calls on_request after every request that is not the reconciler's own: the daemon then
+    reconciles at once instead of polling the API every second."""
+
+    def __init__(self, on_request: Callable[[], None] | None = None):
+        app = DomainDispatcherApplication(create_backend_app)
+        notify = on_request or (lambda: None)
+
+        def noticing(environ, start_response):
+            response = app(environ, start_response)  # the state has changed by the time this returns
+            if RECONCILER_AGENT not in environ.get("HTTP_USER_AGENT", ""):
+                notify()
+            return response
+
+        self._server = make_server(HOST, 0, noticing, threaded=True, request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join()
+
+
+def start_server(on_request: Callable[[], None] | None = None) -> tuple[TwinServer, str]:
     """Start moto on a free port of 127.0.0.1; the server and its endpoint URL."""
     # One request per reconcile call would flood the log with werkzeug access lines.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
+    server = TwinServer(on_request)
     server.start()
-    host, port = server.get_host_and_port()
-    return server, f"http://{host}:{port}"
+    return server, server.endpoint
 
 
-def ec2_client(endpoint: str, region: str, *, probe: bool = False):
+def ec2_client(endpoint: str, region: str, *, probe: bool = False, reconciler: bool = False):
     """A boto3 EC2 client for the twin (its credentials are not secret: moto accepts any)."""
     session = boto3.session.Session(aws_access_key_id="sim", aws_secret_access_key="sim", region_name=region)
-    return session.client("ec2", endpoint_url=endpoint, config=_PROBE_CONFIG if probe else _CLIENT_CONFIG)
+    config = _PROBE_CONFIG if probe else _CLIENT_CONFIG
+    if reconciler:
+        config = config.merge(Config(user_agent_extra=RECONCILER_AGENT))
+    return session.client("ec2", endpoint_url=endpoint, config=config)
 
 
 def answers(endpoint: str, region: str = "us-east-1") -> bool:
