@@ -269,12 +269,12 @@ def _failure(host: _Host, step: Step, exit_code: int | None, command: str, tail:
 
 # ------------------------------------------------------------------ hosts at their own pace
 class _Board:
-    """How far each host has got, so a step that copies from another host waits for exactly
-    what it needs: every step its source host has before it in the plan.
+    """How far each host has got, so that a step waits for exactly what it needs from other
+    hosts: a copy for every step its source host has before it in the plan, a step with
+    `after` for the steps it names, on every host that has them.
 
-    Hosts never wait for each other otherwise: a storage node configures its servers while
-    the controller is still setting up Keystone. No cycle is possible, because a step only
-    waits for steps earlier in the plan and every host runs its own steps in plan order.
+    No cycle is possible, because a step only waits for steps earlier in the plan (Plan
+    checks `after`) and every host runs its own steps in plan order.
     """
 
     def __init__(self, positions: dict[str, list[int]]):
@@ -293,7 +293,7 @@ class _Board:
             self.stopped = True
             self._changed.notify_all()
 
-    def wait_for(self, sources: set[str], position: int, after: list[int] = ()) -> dict[str, int] | None:
+    def wait_for(self, sources: set[str], position: int, after: list[int]) -> dict[str, int] | None:
         """Block until each source host finished its steps before position, and every host the
         steps at positions `after` finished them; return how many steps each source host had
         finished by then (the version of its files to read), or None when stopping."""
