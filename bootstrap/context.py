@@ -9,7 +9,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from bootstrap.profiles import Profile, TimePolicy, hosts_share_cores, profile_for, time_policy_for
+from bootstrap.profiles import Profile, TimePolicy, profile_for, time_policy_for
 from lab.inventory import Inventory, NodeRecord
 from lab.secrets import Secrets
 
@@ -26,12 +26,11 @@ class PlanContext:
     secrets: Secrets
     profile: Profile
     time: TimePolicy
-    shared_cores: bool = False  # hosts_share_cores(target)
 
     @classmethod
     def for_inventory(cls, inventory: Inventory, secrets: Secrets) -> "PlanContext":
         return cls(inventory, secrets, profile_for(inventory.os, inventory.release),
-                   time_policy_for(inventory.target), hosts_share_cores(inventory.target))
+                   time_policy_for(inventory.target))
 
     @property
     def controller(self) -> NodeRecord:

@@ -55,10 +55,6 @@ class Step:
     # are written (only when changed) before the check is asked, and a changed file always
     # re-runs the commands, so a step whose config changed is applied again.
     check: str | None = None
-    # Names of steps (of any host) this one starts after, wherever they run. Only for
-    # what the hosts' own order and the copies do not already say: each host runs its
-    # steps in plan order, and a copy waits for its source host's earlier steps.
-    after: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.phase not in PHASES:
@@ -70,16 +66,6 @@ class Step:
 @dataclass(frozen=True)
 class Plan:
     steps: tuple[Step, ...] = field(default_factory=tuple)
-
-    def __post_init__(self) -> None:
-        """A step may only wait for steps before it in the plan: then no two hosts can wait
-        for each other, as every host runs its own steps in plan order."""
-        seen: set[str] = set()
-        for step in (s for _, steps in self.phases() for s in steps):
-            missing = [name for name in step.after if name not in seen]
-            if missing:
-                raise ValueError(f"step {step.name}: waits for {', '.join(missing)}, which is not earlier in the plan")
-            seen.add(step.name)
 
     def phases(self) -> list[tuple[str, list[Step]]]:
         """Steps grouped by phase, in phase order; within a phase, in plan order."""
@@ -104,7 +90,6 @@ class Plan:
                         "files": [{**asdict(f), "mode": f"{f.mode:04o}", "content": secrets.mask(f.content)}
                                   for f in step.files],
                         "copies": [{**asdict(c), "mode": f"{c.mode:04o}"} for c in step.copies],
-                        "after": list(step.after),
                     })
         return rows
 

@@ -155,9 +155,3 @@ def profile_for(os_name: str, release: str = "rocky") -> Profile:
 def time_policy_for(target: str) -> TimePolicy:
     return SIM_TIME if target == "sim" else AWS_TIME
 
-
-def hosts_share_cores(target: str) -> bool:
-    """Whether the lab's hosts run on one machine's cores (the twin's containers) rather
-    than each on its own (EC2 instances). Where they share, work that is off the install's
-    critical path yields the CPU to the controller's, which is on it."""
-    return target == "sim"

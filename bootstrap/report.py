@@ -25,8 +25,6 @@ def render_plan(plan: Plan, secrets: Secrets, console: Console) -> None:
             lines = [f"  {step.name}  on {', '.join(step.hosts)}"]
             lines += [f"    file {f.path} {f.mode:04o} {f.owner} ({len(f.content.encode())} bytes)" for f in step.files]
             lines += [f"    copy {c.path} from {c.source_host} {c.mode:04o} {c.owner}" for c in step.copies]
-            if step.after:
-                lines.append(f"    after: {', '.join(step.after)}")
             if step.check:
                 lines.append(f"    done when: {step.check}")
             lines += [f"    $ {command}" for command in step.commands]

@@ -1,10 +1,9 @@
 """Run a Plan on the lab's hosts: every host its own steps in plan order, all hosts at once.
 
 Hosts do not wait for each other at phase ends: a storage node sets up its servers while
-the controller is still installing Keystone. A host waits for another only where a step
-needs it: a step that copies a file from another host (the Swift rings) starts once that
-host has finished every step it has before it in the plan, and a step naming others in
-`after` starts once they are finished on every host that has them.
+the controller is still installing Keystone. The only wait is the one a copy needs: a
+step that copies a file from another host (the Swift rings) starts once that host has
+finished every step it has before it in the plan.
 
 The runner decides what to send, the Step only says what it wants: a file is written
 only when its sha256, mode or owner differ on the host; a step whose check passes and
@@ -269,12 +268,11 @@ def _failure(host: _Host, step: Step, exit_code: int | None, command: str, tail:
 
 # ------------------------------------------------------------------ hosts at their own pace
 class _Board:
-    """How far each host has got, so that a step waits for exactly what it needs from other
-    hosts: a copy for every step its source host has before it in the plan, a step with
-    `after` for the steps it names, on every host that has them.
+    """How far each host has got, so that a step that copies from another host waits for
+    exactly what it needs: every step its source host has before it in the plan.
 
-    No cycle is possible, because a step only waits for steps earlier in the plan (Plan
-    checks `after`) and every host runs its own steps in plan order.
+    No cycle is possible, because a step only waits for steps earlier in the plan and
+    every host runs its own steps in plan order.
     """
 
     def __init__(self, positions: dict[str, list[int]]):
@@ -293,18 +291,12 @@ class _Board:
             self.stopped = True
             self._changed.notify_all()
 
-    def wait_for(self, sources: set[str], position: int, after: list[int]) -> dict[str, int] | None:
-        """Block until each source host finished its steps before position, and every host the
-        steps at positions `after` finished them; return how many steps each source host had
-        finished by then (the version of its files to read), or None when stopping."""
+    def wait_for(self, sources: set[str], position: int) -> dict[str, int] | None:
+        """Block until each source host finished its steps before position; return how many
+        steps that is per source (the version of its files to read), or None when stopping."""
         needed = {s: sum(1 for p in self.positions.get(s, ()) if p < position) for s in sources}
-        awaited = dict(needed)
-        for p in after:
-            for host, positions in self.positions.items():
-                if p in positions:
-                    awaited[host] = max(awaited.get(host, 0), positions.index(p) + 1)
         with self._changed:
-            while not self.stopped and any(self.done.get(h, 0) < n for h, n in awaited.items()):
+            while not self.stopped and any(self.done.get(s, 0) < n for s, n in needed.items()):
                 self._changed.wait()
             return None if self.stopped else needed
 
@@ -330,13 +322,13 @@ def _phase_line(name: str, phase: str, number: int, total: int, results: list[St
 
 
 def _run_host(host: _Host, own: list[tuple[int, Step]], board: _Board, sources: _Sources, secrets: Secrets,
-              phase_numbers: dict[str, int], after_positions: dict[int, list[int]], progress: Progress) -> _HostRun:
+              phase_numbers: dict[str, int], progress: Progress) -> _HostRun:
     """One host's steps in plan order; a line of progress as each of its phases ends."""
     results: list[StepResult] = []
     phase_results: list[StepResult] = []
     try:
         for count, (position, step) in enumerate(own):
-            versions = board.wait_for({c.source_host for c in step.copies}, position, after_positions[position])
+            versions = board.wait_for({c.source_host for c in step.copies}, position)
             if versions is None:
                 _report_phase(host, step.phase, phase_results, None, len(own) - count, phase_numbers, progress)
                 return _HostRun(results, None, len(own) - count)
@@ -388,7 +380,6 @@ def run_plan(plan: Plan, inventory: Inventory, factory: RemoteFactory, secrets: 
     own = {name: [(i, s) for i, s in enumerate(ordered) if name in s.hosts] for name in names}
     board = _Board({name: [i for i, _ in steps] for name, steps in own.items()})
     phase_numbers = {phase: number for number, (phase, _) in enumerate(plan.phases(), start=1)}
-    after_positions = {p: [i for i, s in enumerate(ordered) if s.name in step.after] for p, step in enumerate(ordered)}
     started = time.monotonic()
     hosts: dict[str, _Host] = {}
     sources = _Sources(lambda name: factory(inventory.node(name)))
@@ -400,8 +391,8 @@ def run_plan(plan: Plan, inventory: Inventory, factory: RemoteFactory, secrets: 
         progress(f"{len(phase_numbers)} phases: {', '.join(phase_numbers)}; each host at its own pace")
         report = lambda line: progress(secrets.mask(line))  # noqa: E731
         with ThreadPoolExecutor(max_workers=max(1, len(names)), thread_name_prefix="host") as pool:
-            futures = [pool.submit(_run_host, hosts[name], own[name], board, sources, secrets, phase_numbers,
-                                   after_positions, report) for name in names]
+            futures = [pool.submit(_run_host, hosts[name], own[name], board, sources, secrets, phase_numbers, report)
+                       for name in names]
             runs = [future.result() for future in futures]
     finally:
         sources.close()

@@ -17,6 +17,7 @@ MOUNT_ROOT = "/srv/node"
 # The guide's options without nobarrier (refused by kernels 4.19 and newer), and nofail so
 # that a missing volume cannot stop the host from booting.
 FSTAB_OPTIONS = "noatime,nodiratime,logbufs=8,nofail"
+DEVICE_WAIT_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,12 @@ def device_candidates(volume: VolumeRecord) -> list[str]:
     return [nitro, xen, volume.device]
 
 
-def resolve_command(volume: VolumeRecord) -> str:
+def resolve_command(volume: VolumeRecord, wait_seconds: int = DEVICE_WAIT_SECONDS) -> str:
+    """The device's path, once one of its names exists: an attached volume's block device can
+    appear a moment after EC2 (or the twin) reports the attachment."""
     paths = " ".join(shlex.quote(p) for p in device_candidates(volume))
-    return f'for d in {paths}; do if [ -b "$d" ]; then readlink -f "$d"; exit 0; fi; done; exit 1'
+    return (f'i=0; while :; do for d in {paths}; do if [ -b "$d" ]; then readlink -f "$d"; exit 0; fi; done; '
+            f'i=$((i+1)); [ $i -ge {wait_seconds} ] && exit 1; sleep 1; done')
 
 
 def parse_blkid(output: str) -> dict[str, str]:
@@ -74,7 +78,7 @@ def prepare_volume(remote: Remote, volume: VolumeRecord) -> VolumeReport:
     resolved = remote.run(resolve_command(volume))
     if not resolved.ok or not resolved.stdout.strip():
         raise RemoteError(f"{remote.name}: volume {volume.name} ({volume.volume_id}, attached as {volume.device}) "
-                          f"has no device: looked for {', '.join(device_candidates(volume))}")
+                          f"has no device after {DEVICE_WAIT_SECONDS} s: looked for {', '.join(device_candidates(volume))}")
     device = resolved.stdout.strip()
     probe = remote.run(f"blkid -p -o export {shlex.quote(device)}")
     found = parse_blkid(probe.stdout) if probe.ok else {}

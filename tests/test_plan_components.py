@@ -80,17 +80,6 @@ def test_each_host_installs_all_its_packages_in_one_apt_call(planned):
             assert f" {package}" in installs[0]
 
 
-def test_storage_nodes_install_after_the_controller_only_where_hosts_share_the_machines_cores():
-    """On the twin the three containers share two cores and every later step of the controller
-    waits for its packages; on EC2 each instance has its own, and all install at once."""
-    afters = {os_name: {s.name: s.after for s in build_plan(inventory(os_name), generate()).steps
-                        if s.phase == "packages" and s.name.startswith("install-")}
-              for os_name in ("debian-12", "ubuntu-18.04")}
-    assert afters == {"debian-12": {"install-controller-packages": (),
-                                    "install-object-packages": ("install-controller-packages",)},
-                      "ubuntu-18.04": {"install-controller-packages": (), "install-object-packages": ()}}
-
-
 def test_python_packages_follow_the_profile():
     ubuntu = context("ubuntu-18.04").profile.packages_for("controller")
     debian = context("debian-12").profile.packages_for("controller")

@@ -433,33 +433,3 @@ def test_plan_and_run_output_never_show_secrets(tmp_path):
     assert SECRET not in text
     assert f"--bootstrap-password {MASK}" in text and f"bad password {MASK}" in text
     assert "controller: step keystone/bootstrap failed (exit 1)" in text
-
-
-def test_a_step_with_after_starts_once_the_named_step_is_done_everywhere(tmp_path):
-    fleet = FakeFleet()
-    events: list[str] = []
-
-    def controller_install(command, _stdin):
-        time.sleep(0.3)  # the storage node has nothing before its install: it would start now if it did not wait
-        events.append("controller installed")
-        return RunResult(0)
-
-    fleet["controller"].answer("^install-controller$", controller_install)
-    fleet["object1"].answer("^install-object$", lambda c, s: events.append("object installing") or RunResult(0))
-    plan = Plan((Step("install-controller-packages", "packages", ("controller",), commands=("install-controller",)),
-                 Step("install-object-packages", "packages", ("object1",), commands=("install-object",),
-                      after=("install-controller-packages",)),
-                 Step("keystone", "keystone", ("controller",), commands=("keystone",))))
-
-    report = run(plan, fleet, tmp_path)
-
-    assert report.ok, report.failure
-    assert events == ["controller installed", "object installing"]
-
-
-def test_a_plan_whose_step_waits_for_a_later_or_unknown_step_is_refused():
-    first = Step("first", "base", ("controller",), commands=("true",), after=("second",))
-    with pytest.raises(ValueError, match="first: waits for second, which is not earlier in the plan"):
-        Plan((first, Step("second", "packages", ("object1",), commands=("true",))))
-    with pytest.raises(ValueError, match="waits for nothing-of-that-name"):
-        Plan((Step("lonely", "base", ("controller",), after=("nothing-of-that-name",)),))

@@ -23,7 +23,7 @@ class DiskHost(FakeRemote):
         super().__init__(name)
         self.links, self.fs, self.fstab, self.mounted = links, dict(filesystems), "# /etc/fstab\n", set()
         self.verify_ok = True
-        self.answer(r"^for d in", self._resolve)
+        self.answer(r"for d in", self._resolve)
         self.answer(r"^blkid -p -o export", self._probe)
         self.answer(r"^mkfs\.xfs", self._mkfs)
         self.answer(r"^blkid -p -s UUID", lambda c, s: RunResult(0, f"uuid-{c.split()[-1].split('/')[-1]}\n"))
@@ -180,3 +180,16 @@ def test_prepare_hosts_sets_hostnames_hosts_and_storage_on_every_node():
     assert len(hosts["object2"].formats()) == 2
     written = [s for s in hosts["object1"].stdins if s and "# BEGIN openstack-ec2-lab" in s]
     assert written and "10.0.0.51 object1" in written[0]
+
+
+def test_the_device_lookup_waits_for_a_device_that_is_not_there_yet():
+    """EC2 (and the twin) can report a volume attached a moment before its block device
+    appears: the lookup keeps looking for a while instead of failing at once."""
+    import subprocess
+    import time as clock
+
+    from lab.storage import resolve_command
+
+    started = clock.monotonic()
+    result = subprocess.run(["sh", "-c", resolve_command(VOLUMES[0], wait_seconds=2)], capture_output=True)
+    assert result.returncode == 1 and clock.monotonic() - started >= 1.0

@@ -27,16 +27,8 @@ def install_step(ctx: PlanContext, role: str) -> Step:
         selections = "\n".join(ctx.profile.debconf_selections)
         commands.append(f"printf '%s\\n' {shlex.quote(selections)} | debconf-set-selections")
     commands.append(starts_deferred(apt_install(packages)))
-    # Every later step of the controller waits for its packages, while the storage nodes
-    # have minutes to spare. Where all hosts share the machine's cores (the twin), three
-    # dpkg runs at once made the controller's take 175 s instead of 106 s alone (nice did
-    # not help): there the storage nodes install after it, while the controller
-    # configures its services.
-    after = ("install-controller-packages",) if ctx.shared_cores and role != "controller" and ctx.hosts(
-        "controller") else ()
     return Step(name=f"install-{role}-packages", phase="packages", hosts=ctx.hosts(role),
-                commands=tuple(commands), check=f"{packages_installed(packages)} && {NO_LEFTOVER_POLICY}",
-                after=after)
+                commands=tuple(commands), check=f"{packages_installed(packages)} && {NO_LEFTOVER_POLICY}")
 
 
 def starts_deferred(command: str) -> str:

@@ -21,6 +21,11 @@ APT_ARCHIVES = Path("var/cache/apt/archives")
 # What a Debian cloud image's /etc/hosts holds before cloud-init adds the instance's names.
 LOCALHOST_HOSTS = ("127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n"
                    "ff02::1 ip6-allnodes\nff02::2 ip6-allrouters\n")
+# An instance's disk here is an overlay on the host's, thrown away with the instance and
+# never meant to outlive a crash of the host: dpkg's fsync of every file it unpacks buys
+# nothing, and with three instances installing at once on one disk it made the
+# controller's packages take 175 s instead of ~145 s. Container image builds skip it too.
+DPKG_UNSAFE_IO = Path("etc/dpkg/dpkg.cfg.d/openstack-ec2-lab-twin")
 
 
 def mount_root(rootfs: Path, upper: Path, work: Path, root: Path) -> None:
@@ -37,7 +42,7 @@ def unmount_root(root: Path) -> None:
 
 
 def customize(root: Path, *, hostname: str, user: str, public_key: str) -> None:
-    """Hostname, machine id, host keys, the login user: once per instance (each part idempotent)."""
+    """Hostname, machine id, host keys, dpkg without fsync, the login user: once per instance (each part idempotent)."""
     (root / "etc/hostname").write_text(hostname + "\n")
     if not (root / "etc/hosts").exists():  # debootstrap writes none; services resolve localhost
         (root / "etc/hosts").write_text(LOCALHOST_HOSTS)
@@ -45,6 +50,7 @@ def customize(root: Path, *, hostname: str, user: str, public_key: str) -> None:
         (root / "etc/machine-id").write_text(uuid.uuid4().hex + "\n")
     if not list((root / "etc/ssh").glob("ssh_host_*_key")):
         sh("ssh-keygen", "-A", "-f", str(root))
+    (root / DPKG_UNSAFE_IO).write_text("# the twin's disks do not outlive a host crash: no fsync per file\nforce-unsafe-io\n")
     _login_user(root, user, public_key)
 
 
