@@ -226,3 +226,14 @@ def test_a_quiet_daemon_makes_no_api_calls_and_a_client_request_wakes_it_at_once
         assert not loop.is_alive()
     finally:
         moto.stop()
+
+
+def test_the_makefiles_host_packages_are_the_ones_the_twin_checks_for():
+    """Two lists of the same packages: scripts/host-deps.sh installs, client.HOST_TOOLS checks.
+    They must not drift apart (a package only one of them knows is a CI that installs
+    too little, or a `lab up` that asks for what nobody installs)."""
+    import re
+
+    script = (Path(__file__).resolve().parent.parent / "scripts" / "host-deps.sh").read_text()
+    installed = set(re.search(r"^need=\(([^)]*)\)", script, re.M).group(1).split())
+    assert installed == set(client.HOST_TOOLS.values())
