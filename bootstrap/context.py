@@ -6,6 +6,7 @@ the OS themselves (the profile and the time policy already did).
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 from dataclasses import dataclass
 
@@ -17,6 +18,8 @@ from lab.secrets import Secrets
 ADMIN_OPENRC = "/root/admin-openrc"
 DEMO_OPENRC = "/root/demo-openrc"
 KEYSTONE_URL = "http://controller:5000/v3"
+# The lab's state on a host: stamps that say which commands last ran, checksums of inputs.
+STAMP_DIR = "/var/lib/lab"
 REGION = "RegionOne"
 
 
@@ -85,3 +88,14 @@ def enable_units(*units: str) -> str:
     names = " ".join(shlex.quote(u) for u in units)
     return (f'set -- $(for u in {names}; do systemctl is-enabled --quiet "$u" || echo "$u"; done);'
             ' [ $# = 0 ] || systemctl enable "$@"')
+
+
+def commands_stamp(stamp: str, commands: tuple[str, ...]) -> tuple[str, str]:
+    """(command recording that these very commands ran, check text true while the record names them).
+
+    For steps whose outcome a check cannot see in full (a password set, an archive added):
+    changed commands run the step again. The record is a sha256, never the commands' text,
+    which may hold secrets.
+    """
+    digest = hashlib.sha256("\n".join(commands).encode("utf-8")).hexdigest()
+    return f"mkdir -p -m 0700 {STAMP_DIR} && echo {digest} > {stamp}", f"grep -qsx {digest} {stamp}"

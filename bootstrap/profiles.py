@@ -154,4 +154,3 @@ def profile_for(os_name: str, release: str = "rocky") -> Profile:
 
 def time_policy_for(target: str) -> TimePolicy:
     return SIM_TIME if target == "sim" else AWS_TIME
-

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from bootstrap.components import openstack_batch
-from bootstrap.components.finalize import STAMP_DIR
+from bootstrap.context import STAMP_DIR
 from bootstrap.plan import Step
 
 FAKE_MYSQL = '''#!{python}

@@ -9,12 +9,10 @@ configured in the packages phase, right after it is installed.
 from __future__ import annotations
 
 import ast
-import hashlib
 import inspect
 import shlex
 
-from bootstrap.components.finalize import STAMP_DIR
-from bootstrap.context import PlanContext
+from bootstrap.context import STAMP_DIR, PlanContext, commands_stamp
 from bootstrap.plan import FileSpec, Step
 from lab import hostsfile
 from lab.inventory import Inventory, NodeRecord
@@ -107,9 +105,8 @@ def archive_step(ctx: PlanContext) -> Step:
     runs for packages a host lacks.
     """
     archive = ctx.profile.archive_commands
-    digest = hashlib.sha256("\n".join(archive).encode()).hexdigest()
-    stamp = f"mkdir -p -m 0700 {STAMP_DIR} && echo {digest} > {ARCHIVE_STAMP}"
-    done = f"{_LISTS_PRESENT} && grep -qsx {digest} {ARCHIVE_STAMP}"
+    stamp, stamped = commands_stamp(ARCHIVE_STAMP, archive)
+    done = f"{_LISTS_PRESENT} && {stamped}"
     check = done if ctx.profile.archive_check is None else f"{ctx.profile.archive_check} && {done}"
     return Step(name="package-archive", phase="base", hosts=ctx.hosts(), commands=(*archive, stamp), check=check)
 

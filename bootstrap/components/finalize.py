@@ -11,11 +11,10 @@ from __future__ import annotations
 from bootstrap.components.swift_proxy import PROXY_CONF, SWIFT_DIR, render_ini
 from bootstrap.components.swift_rings import RINGS, ring_path
 from bootstrap.components.swift_storage import SERVER_PORTS, server_conf_path
-from bootstrap.context import PlanContext, enable_units
+from bootstrap.context import STAMP_DIR, PlanContext, enable_units
 from bootstrap.plan import FileSpec, Step
 
 SWIFT_CONF = f"{SWIFT_DIR}/swift.conf"
-STAMP_DIR = "/var/lib/lab"
 # What `swift-init` runs on a storage node (the guide's `all` minus what a storage node has no config for).
 STORAGE_DAEMONS = (
     "account-server", "account-auditor", "account-reaper", "account-replicator",

@@ -8,12 +8,11 @@ proxy reads).
 from __future__ import annotations
 
 import configparser
-import hashlib
 import io
 
 from bootstrap.components.database import mysql
 from bootstrap.components.openstack_batch import confirm, run_batch, say, say_set_or_create, say_unless_counted
-from bootstrap.context import REGION, PlanContext
+from bootstrap.context import REGION, STAMP_DIR, PlanContext, commands_stamp
 from bootstrap.plan import FileSpec, Step
 
 SWIFT_DIR = "/etc/swift"
@@ -29,9 +28,6 @@ PIPELINE = ("catch_errors", "gatekeeper", "healthcheck", "proxy-logging", "cache
 # The guide says admin,user; the keystone chapter gives the demo user myrole, not user.
 OPERATOR_ROLES = "admin,myrole"
 MEMCACHED = "controller:11211"
-# The lab's state directory on a host; finalize.STAMP_DIR too (finalize imports this module,
-# so it cannot be imported from there).
-STAMP_DIR = "/var/lib/lab"
 IDENTITY_STAMP = f"{STAMP_DIR}/swift-identity.sha256"
 AUTH_URL = "http://controller:5000"
 # Filters whose section is just the entry point of the rocky sample.
@@ -139,13 +135,13 @@ def keystone_step(ctx: PlanContext) -> Step:
     ]
     done = f'[ "$({_sql(entities_query())})" = "{ENTITIES_DONE}" ]'
     commands = (run_batch(ctx.profile.python, lines), confirm(done, "the swift user, service and endpoints"))
-    digest = hashlib.sha256("\n".join(commands).encode("utf-8")).hexdigest()
+    record, recorded = commands_stamp(IDENTITY_STAMP, commands)
     return Step(
         name="swift-identity",
         phase="swift-proxy",
         hosts=(ctx.controller.name,),
-        commands=(*commands, f"mkdir -p -m 0700 {STAMP_DIR} && echo {digest} > {IDENTITY_STAMP}"),
-        check=f"{done} && grep -qsx {digest} {IDENTITY_STAMP}",
+        commands=(*commands, record),
+        check=f"{done} && {recorded}",
     )
 
 
