@@ -22,6 +22,9 @@ import boto3
 import pytest
 import yaml
 
+from lab.sim.container import find_init, machine_name
+from lab.sim.cpu import CpuCgroups
+
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,7 +115,32 @@ def _traces() -> dict[str, list[str]]:
         # a <defunct> entry is a dead process holding nothing, not a trace of the lab.
         "processes": [p for p in lines(["ps", "-eo", "pid,args"])
                       if ("systemd-nspawn" in p or "lab.sim.daemon" in p) and "<defunct>" not in p],
+        "cgroups": _cgroups(),
     }
+
+
+def _cgroups() -> list[str]:
+    """The twin's cpu cgroup parent and every cgroup left in it."""
+    parent = CpuCgroups().parent
+    if parent is None or not parent.is_dir():
+        return []
+    return [str(parent)] + sorted(str(p) for p in parent.iterdir() if p.is_dir())
+
+
+def _assert_cpu_weights_follow_instance_size(home: Path, inventory: dict) -> None:
+    """t3.large controller, t3.medium object nodes: twice the weight, each container's init inside."""
+    cpu = CpuCgroups()
+    if cpu.parent is None:
+        print("no cgroup cpu controller on this machine: the instances share the CPU equally")
+        return
+    weights = {}
+    for node in inventory["nodes"]:
+        cgroup = cpu.path(machine_name(node["instance_id"]))
+        weights[node["name"]] = int((cgroup / cpu.scale.file).read_text())
+        nspawn = int((home / "sim" / "bodies" / node["instance_id"] / "nspawn.pid").read_text())
+        procs = (cgroup / "cgroup.procs").read_text().split()
+        assert str(nspawn) in procs and str(find_init(nspawn)) in procs, (node["name"], procs)
+    assert weights["controller"] == 2 * weights["object1"] == 2 * weights["object2"], weights
 
 
 def test_lab_up_install_verify_down_on_the_twin(lab_home):
@@ -125,6 +153,7 @@ def test_lab_up_install_verify_down_on_the_twin(lab_home):
     inventory = yaml.safe_load((lab_home / LAB / "inventory.yaml").read_text())
     ips = {node["name"]: node["private_ip"] for node in inventory["nodes"]}
     assert set(ips) == {"controller", "object1", "object2"}
+    _assert_cpu_weights_follow_instance_size(lab_home, inventory)
 
     # Every Swift volume: XFS, mounted at /srv/node/<name>, in fstab by UUID with nofail, findmnt clean.
     for node in ("object1", "object2"):

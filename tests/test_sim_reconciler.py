@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import boto3
 from moto import mock_aws
 
-from lab.sim.model import IngressRule, InstanceBody, VolumeBody
+from lab.sim.model import IngressRule, InstanceBody, VolumeBody, body_from_dict
 from lab.sim.reconciler import Reconciler, desired_bodies, observe, reconcile
 
 SUBNET = {"SubnetId": "subnet-1", "CidrBlock": "172.31.0.0/20"}
@@ -15,10 +15,10 @@ KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH2wSBYcsLEJXKOHd8E77T1vGsPDx7DI5kaoS
 
 
 def instance(iid: str, ip: str, state: str = "running", tags: dict | None = None, groups=("sg-lab",),
-             key: str = "rocky-lab") -> dict:
+             key: str = "rocky-lab", instance_type: str = "t3.medium") -> dict:
     default = {"lab:name": "rocky-lab", "lab:node": iid.removeprefix("i-"), "Name": f"rocky-lab-{iid}"}
     return {"InstanceId": iid, "State": {"Name": state}, "PrivateIpAddress": ip, "SubnetId": "subnet-1",
-            "KeyName": key, "RootDeviceName": "/dev/sda1",
+            "KeyName": key, "RootDeviceName": "/dev/sda1", "InstanceType": instance_type,
             "SecurityGroups": [{"GroupId": g} for g in groups],
             "Tags": [{"Key": k, "Value": v} for k, v in (default if tags is None else tags).items()]}
 
@@ -66,6 +66,21 @@ def test_body_takes_hostname_user_and_key_from_tags_and_key_pair():
     assert (a.lab, a.hostname, a.ssh_user, a.public_key) == ("rocky-lab", "controller", "admin", KEY)
     assert (a.private_ip, a.subnet_cidr) == ("172.31.0.4", "172.31.0.0/20")
     assert (b.hostname, b.ssh_user) == ("rocky-lab-object1", "ubuntu")
+
+
+def test_body_carries_the_instance_type_for_its_cpu_weight():
+    without = instance("i-c", "172.31.0.6")
+    del without["InstanceType"]
+    bodies = bodies_of([instance("i-a", "172.31.0.4", instance_type="t3.large"),
+                        instance("i-b", "172.31.0.5", instance_type="t3.medium"), without])
+    assert [bodies[i].instance_type for i in ("i-a", "i-b", "i-c")] == ["t3.large", "t3.medium", ""]
+
+
+def test_a_body_saved_before_instance_types_reads_with_none():
+    saved = asdict(bodies_of([instance("i-a", "172.31.0.4", instance_type="t3.large")])["i-a"])
+    del saved["instance_type"]
+    old = body_from_dict(saved)
+    assert old.instance_type == "" and old.hostname == "a" and old.ingress == ()
 
 
 def test_instance_with_an_address_outside_its_subnet_gets_no_body():
@@ -130,11 +145,11 @@ def test_moto_state_with_self_referencing_icmp_rule_becomes_bodies():
         self_ref(gid), {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "172.31.0.1/32"}]}])
     ec2.import_key_pair(KeyName="rocky-lab", PublicKeyMaterial=KEY.encode())
     ids = {}
-    for node in ("controller", "object1"):
+    for node, instance_type in (("controller", "t3.large"), ("object1", "t3.medium")):
         tags = [{"Key": "lab:name", "Value": "rocky-lab"}, {"Key": "lab:node", "Value": node},
                 {"Key": "lab:ssh-user", "Value": "ubuntu"}]
         ids[node] = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, KeyName="rocky-lab",
-                                      SubnetId=subnet["SubnetId"], SecurityGroupIds=[gid],
+                                      InstanceType=instance_type, SubnetId=subnet["SubnetId"], SecurityGroupIds=[gid],
                                       TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
                                       )["Instances"][0]["InstanceId"]
     vol = ec2.create_volume(Size=3, AvailabilityZone=subnet["AvailabilityZone"])["VolumeId"]
@@ -147,6 +162,7 @@ def test_moto_state_with_self_referencing_icmp_rule_becomes_bodies():
     assert bodies["controller"].public_key.startswith(KEY.rsplit(" ", 1)[0])
     assert bodies["controller"].subnet_cidr == subnet["CidrBlock"]
     assert bodies["controller"].volumes == ()
+    assert (bodies["controller"].instance_type, bodies["object1"].instance_type) == ("t3.large", "t3.medium")
     assert bodies["object1"].volumes == (VolumeBody(vol, 3, 1, "/dev/sdf"),)
     assert IngressRule("icmp", None, None, tuple(ips)) in bodies["object1"].ingress
     assert IngressRule("tcp", 22, 22, ("172.31.0.1/32",)) in bodies["object1"].ingress

@@ -7,6 +7,7 @@ Everything a body is lives on disk, so any process can find it and take it away:
                               /nspawn.pid    the systemd-nspawn process; /console.log its output
     STATE/volumes/<volume id>.img            sparse file; its loop device is found by `losetup -j`
     network namespace lab-<id>, veth lv<id>, bridge labbr0, nftables tables ip lab_sim{,_nat}
+    cpu cgroup .../openstack-ec2-lab/lab-<id> in the cgroup filesystem (lab/sim/cpu.py)
 
 The root filesystem and the apt download cache are shared by every lab of this machine
 under $LAB_SIM_CACHE (default /var/cache/openstack-ec2-lab): they are caches, not state.
@@ -22,6 +23,7 @@ import shutil
 from pathlib import Path
 
 from lab.sim import container, image, loopdev, netns
+from lab.sim.cpu import CpuCgroups
 from lab.sim.firewall import FAMILY, TABLE, apply_text, render_ruleset
 from lab.sim.hostcmd import HostCommandError, sh
 from lab.sim.model import InstanceBody, VolumeBody, body_from_dict
@@ -38,9 +40,10 @@ def cache_dir() -> Path:
 
 
 class HostBodies:
-    def __init__(self, state_dir: Path, cache: Path | None = None):
+    def __init__(self, state_dir: Path, cache: Path | None = None, cpu: CpuCgroups | None = None):
         self.state = Path(state_dir).absolute()
         self.cache = cache or cache_dir()
+        self.cpu = cpu or CpuCgroups()
         self._processes: dict[str, object] = {}  # nspawn Popen objects this process started, to reap them
 
     # ------------------------------------------------------------ where things are
@@ -95,9 +98,12 @@ class HostBodies:
         pid = self._nspawn_pid(body.instance_id)
         process = self._processes.get(body.instance_id)
         if pid is None:
-            process = container.boot(root, machine=container.machine_name(body.instance_id), hostname=body.hostname,
+            machine = container.machine_name(body.instance_id)
+            self.cpu.ensure(machine, body.instance_type)
+            process = container.boot(root, machine=machine, hostname=body.hostname,
                                      netns=netns.netns_name(body.instance_id),
-                                     console_log=self._dir(body.instance_id) / "console.log")
+                                     console_log=self._dir(body.instance_id) / "console.log",
+                                     exec_prefix=self.cpu.exec_prefix(machine))
             self._processes[body.instance_id] = process
             pid = process.pid
             (self._dir(body.instance_id) / "nspawn.pid").write_text(f"{pid}\n")
@@ -157,6 +163,8 @@ class HostBodies:
         process = self._processes.pop(instance_id, None)
         if process is not None:
             process.wait(timeout=container.KILL_TIMEOUT_SECONDS)
+        if self.cpu.remove(container.machine_name(instance_id)):
+            gone.append(f"cpu cgroup {container.machine_name(instance_id)}")
         for volume in body.volumes if body else ():
             path = self._volume_file(volume.volume_id)
             device = loopdev.detach(path)
@@ -179,4 +187,4 @@ class HostBodies:
             if folder.exists():
                 shutil.rmtree(folder)
                 gone.append(f"removed {folder}")
-        return gone + netns.remove_all_nets()
+        return gone + self.cpu.remove_all() + netns.remove_all_nets()

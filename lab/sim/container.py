@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from lab.sim.hostcmd import HostCommandError, sh
@@ -31,10 +32,14 @@ def is_nspawn(pid: int) -> bool:
         return False
 
 
-def boot(root: Path, *, machine: str, hostname: str, netns: str, console_log: Path) -> subprocess.Popen:
-    """Start the container booting systemd, detached from the caller's session."""
+def boot(root: Path, *, machine: str, hostname: str, netns: str, console_log: Path,
+         exec_prefix: Sequence[str] = ()) -> subprocess.Popen:
+    """Start the container booting systemd, detached from the caller's session.
+
+    exec_prefix: a command that execs the rest (e.g. into a cgroup, lab/sim/cpu.py), so the
+    Popen's pid is still systemd-nspawn's."""
     Path("/run/systemd/nspawn").mkdir(parents=True, exist_ok=True)
-    argv = ["systemd-nspawn", "--quiet", "--boot", "--register=no", "--keep-unit",
+    argv = [*exec_prefix, "systemd-nspawn", "--quiet", "--boot", "--register=no", "--keep-unit",
             f"--directory={root}", f"--machine={machine}", f"--hostname={hostname}",
             f"--network-namespace-path=/run/netns/{netns}", "--resolv-conf=copy-host",
             "--timezone=off", "--console=read-only", "--link-journal=no"]

@@ -39,6 +39,9 @@ class InstanceBody:
     public_key: str  # the key pair's OpenSSH public key
     volumes: tuple[VolumeBody, ...] = ()
     ingress: tuple[IngressRule, ...] = ()
+    # e.g. t3.large: sets the container's CPU weight (lab/sim/cpu.py). Empty in bodies saved
+    # before it was recorded, and in the floor bench's lone container.
+    instance_type: str = ""
 
 
 def body_from_dict(data: dict) -> InstanceBody:

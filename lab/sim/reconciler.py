@@ -118,7 +118,8 @@ def desired_bodies(describe_instances: dict, describe_volumes: dict, describe_se
             ssh_user=tags.get("lab:ssh-user") or DEFAULT_SSH_USER,
             public_key=keys.get(instance.get("KeyName", ""), ""),
             volumes=_volumes_of(instance, describe_volumes),
-            ingress=_ingress_of(instance, groups, members)))
+            ingress=_ingress_of(instance, groups, members),
+            instance_type=instance.get("InstanceType", "")))
     return sorted(bodies, key=lambda b: b.instance_id)
 
 
