@@ -20,6 +20,8 @@ from lab.secrets import Secrets
 
 KEYSTONE_CONF = "/etc/keystone/keystone.conf"
 UWSGI_INI = "/etc/keystone/keystone-uwsgi.ini"
+LOG_DIR = "/var/log/keystone"
+MANAGE_LOG = f"{LOG_DIR}/keystone-manage.log"
 BOOTSTRAP_URL = f"{KEYSTONE_URL}/"
 _OPENRC = {
     "admin": {"project": "admin", "user": "admin", "secret": "admin_pass"},
@@ -40,7 +42,7 @@ def openrc(inventory: Inventory, secrets: Secrets, which: str) -> str:
 
 def keystone_conf(ctx: PlanContext) -> str:
     url = f"mysql+pymysql://keystone:{ctx.secrets['keystone_dbpass']}@controller/keystone"
-    return render_ini({"DEFAULT": {"log_dir": "/var/log/keystone"},
+    return render_ini({"DEFAULT": {"log_dir": LOG_DIR},
                        "database": {"connection": url},
                        "token": {"provider": "fernet"}})
 
@@ -79,6 +81,10 @@ def _service(ctx: PlanContext) -> Step:
     admin_pass = shlex.quote(ctx.secrets["admin_pass"])
     files, web = _web_server(ctx)
     commands = (
+        # The guide runs db_sync (as keystone) first, which creates the log file keystone-manage
+        # writes; side by side, a command run as root may create it first, owned by root, and
+        # db_sync then fails on it. So the file is there, the keystone user's, beforehand.
+        f"touch {MANAGE_LOG} && chown keystone:keystone {MANAGE_LOG}",
         # The guide's three setup commands are independent (database, fernet keys, credential
         # keys); each spends ~5 s loading keystone, so they run side by side.
         in_parallel("su -s /bin/sh -c 'keystone-manage db_sync' keystone",
