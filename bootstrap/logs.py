@@ -8,6 +8,7 @@ contain a secret: every line goes through Secrets.mask before it touches the dis
 from __future__ import annotations
 
 import os
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,7 +18,11 @@ from lab.secrets import Secrets
 
 
 class HostLog:
-    """One host's log file for one run; the only writer of that file during the run."""
+    """One host's log file for one run; the only writer of that file during the run.
+
+    A host runs independent phases side by side, so lines come from several threads: each
+    command's block (command, exit, output) is written at once, tagged with its phase.
+    """
 
     def __init__(self, path: Path, secrets: Secrets, title: str):
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -26,20 +31,22 @@ class HostLog:
         self._started = time.monotonic()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._file = os.fdopen(fd, "a", encoding="utf-8")
+        self._lock = threading.Lock()
         stamp = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
         self.line(f"===== {title} at {stamp} =====")
 
     def line(self, text: str) -> None:
-        self._file.write(self._secrets.mask(text).rstrip("\n") + "\n")
-        self._file.flush()
+        with self._lock:
+            self._file.write(self._secrets.mask(text).rstrip("\n") + "\n")
+            self._file.flush()
 
-    def command(self, command: str, result: RunResult, seconds: float) -> None:
+    def command(self, command: str, result: RunResult, seconds: float, tag: str = "") -> None:
         offset = time.monotonic() - self._started - seconds
-        self.line(f"[+{offset:7.1f}s] $ {command}")
-        self.line(f"  exit {result.exited} in {seconds:.2f}s")
+        lines = [f"[+{offset:7.1f}s] {tag + ' ' if tag else ''}$ {command}", f"  exit {result.exited} in {seconds:.2f}s"]
         for label, text in (("stdout", result.stdout), ("stderr", result.stderr)):
             if text.strip():
-                self.line(f"  --- {label}\n" + "\n".join(f"  | {line}" for line in text.rstrip("\n").splitlines()))
+                lines.append(f"  --- {label}\n" + "\n".join(f"  | {line}" for line in text.rstrip("\n").splitlines()))
+        self.line("\n".join(lines))
 
     def close(self) -> None:
         self._file.close()

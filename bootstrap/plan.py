@@ -12,17 +12,34 @@ from dataclasses import asdict, dataclass, field
 
 from lab.secrets import Secrets
 
-# Phases run in this order; the steps of one phase run on all their hosts in parallel.
-PHASES = (
-    "base",
-    "packages",
-    "controller-services",
-    "keystone",
-    "swift-proxy",
-    "swift-storage",
-    "swift-rings",
-    "finalize",
-)
+# The guide's chapters as phases, in plan order, each with the phases it needs done first on
+# the same host. Phases that do not need each other run side by side on a host: the
+# controller configures MariaDB and RabbitMQ while apt unpacks Keystone and Swift, and
+# builds the rings while Keystone starts. Within a phase, a host runs its steps in order.
+PHASE_NEEDS: dict[str, tuple[str, ...]] = {
+    "base": (),
+    "packages": ("base",),  # the environment chapter's packages (time, database, queue, ...) and chrony
+    "controller-services": ("packages",),
+    "service-packages": ("packages",),  # the OpenStack client and the services' own packages
+    "keystone": ("controller-services", "service-packages"),
+    "swift-proxy": ("keystone",),
+    "swift-storage": ("service-packages",),
+    "swift-rings": ("service-packages",),
+    "finalize": ("swift-proxy", "swift-storage", "swift-rings"),
+}
+PHASES = tuple(PHASE_NEEDS)
+
+
+def phases_needed(phase: str) -> set[str]:
+    """Every phase that must be done on a host before phase starts there (needs, transitively)."""
+    found: set[str] = set()
+    stack = list(PHASE_NEEDS[phase])
+    while stack:
+        need = stack.pop()
+        if need not in found:
+            found.add(need)
+            stack.extend(PHASE_NEEDS[need])
+    return found
 
 
 @dataclass(frozen=True)

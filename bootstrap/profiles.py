@@ -45,15 +45,35 @@ class Profile:
     chrony_conf: str = "/etc/chrony/chrony.conf"
     python: str = "python3"
 
-    def packages_for(self, role: str) -> tuple[str, ...]:
-        """Every package a node of this role needs, in install order, without duplicates."""
-        groups = [self.chrony_packages, self.client_packages]
+    def environment_packages(self, role: str) -> tuple[str, ...]:
+        """The environment chapter's packages but the client: NTP, and on the controller the
+        SQL database, message queue, memcached and etcd. They are what the controller's
+        services phase configures while the service packages are still being unpacked."""
+        groups = [self.chrony_packages]
         if role == "controller":
             groups += [self.database_packages, self.messaging_packages, self.memcached_packages,
-                       self.etcd_packages, self.keystone_packages, self.swift_proxy_packages]
+                       self.etcd_packages]
+        return _union(groups)
+
+    def service_packages(self, role: str) -> tuple[str, ...]:
+        """The OpenStack client (the guide puts it on every node) and the services' own
+        packages (Keystone and the Swift proxy, or the Swift storage servers), less what
+        environment_packages already installs."""
+        groups = [self.client_packages]
+        if role == "controller":
+            groups += [self.keystone_packages, self.swift_proxy_packages]
         elif role == "object":
             groups += [self.swift_storage_packages]
-        return tuple(dict.fromkeys(p for group in groups for p in group))
+        environment = set(self.environment_packages(role))
+        return tuple(p for p in _union(groups) if p not in environment)
+
+    def packages_for(self, role: str) -> tuple[str, ...]:
+        """Every package a node of this role needs, without duplicates."""
+        return self.environment_packages(role) + self.service_packages(role)
+
+
+def _union(groups: list[tuple[str, ...]]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(p for group in groups for p in group))
 
 
 UBUNTU_1804_ROCKY = Profile(

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from bootstrap.plan import Plan
+from bootstrap.plan import PHASE_NEEDS, Plan
 from bootstrap.runner import STATUSES, RunReport
 from bootstrap.verify import CheckResult
 from lab.secrets import Secrets
@@ -20,7 +20,9 @@ from lab.secrets import Secrets
 def render_plan(plan: Plan, secrets: Secrets, console: Console) -> None:
     """Every step as an operator would read it: where, which files, the check, each command in full."""
     for phase, steps in plan.phases():
-        console.print(Text(f"phase {phase} ({len(steps)} steps)", style="bold"))
+        needs = PHASE_NEEDS[phase]
+        after = f"; after {', '.join(needs)} on the same host" if needs else ""
+        console.print(Text(f"phase {phase} ({len(steps)} steps{after})", style="bold"))
         for step in steps:
             lines = [f"  {step.name}  on {', '.join(step.hosts)}"]
             lines += [f"    file {f.path} {f.mode:04o} {f.owner} ({len(f.content.encode())} bytes)" for f in step.files]

@@ -1,16 +1,18 @@
-"""Run a Plan on the lab's hosts: every host its own steps in plan order, all hosts at once.
+"""Run a Plan on the lab's hosts: all hosts at once, each host's phases as soon as they may start.
 
 Hosts do not wait for each other at phase ends: a storage node sets up its servers while
-the controller is still installing Keystone. The only wait is the one a copy needs: a
-step that copies a file from another host (the Swift rings) starts once that host has
-finished every step it has before it in the plan.
+the controller is still installing Keystone. On one host, a phase starts once the phases
+it needs (bootstrap.plan.PHASE_NEEDS) are done there, so independent ones run side by
+side, each on its own connection, its steps in plan order. The only wait between hosts is
+the one a copy needs: a step that copies a file from another host (the Swift rings)
+starts once that host has finished every step it has before it in the plan.
 
 The runner decides what to send, the Step only says what it wants: a file is written
 only when its sha256, mode or owner differ on the host; a step whose check passes and
 whose files did not change is skipped. That is what makes a second `lab install` report
-"0 changed". A failing step stops the run: other hosts finish the step they are on,
-nothing further starts anywhere, and the report names host, step, exit code and the end
-of stderr. Running again starts from the top; the checks skip what is done.
+"0 changed". A failing step stops the run: phases already running finish the step they
+are on, nothing further starts anywhere, and the report names host, step, exit code and
+the end of stderr. Running again starts from the top; the checks skip what is done.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ import shlex
 import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Iterator, Literal
 
 from bootstrap.logs import HostLog
-from bootstrap.plan import Plan, Step
+from bootstrap.plan import Plan, Step, phases_needed
 from lab.errors import RemoteError
 from lab.inventory import Inventory
 from lab.remote import Remote, RemoteFactory, RunResult
@@ -55,6 +58,7 @@ class StepResult:
     status: Status
     seconds: float
     written: tuple[str, ...] = ()  # paths whose content, mode or owner was (re)written
+    ended: float = 0.0  # time.monotonic() when it ended
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,7 @@ class RunReport:
     seconds: float
     log_dir: Path
     failure: Failure | None = None
+    started: float = 0.0  # time.monotonic() when the run started
 
     @property
     def ok(self) -> bool:
@@ -111,7 +116,9 @@ class RunReport:
         return counts
 
     def host_seconds(self, host: str) -> float:
-        return sum(r.seconds for r in self.results if r.host == host)
+        """From the start of the run until the host's last step ended (its phases overlap,
+        so the sum of its steps' times would overstate it)."""
+        return max((r.ended - self.started for r in self.results if r.host == host), default=0.0)
 
     def raise_for_failure(self) -> None:
         if self.failure is not None:
@@ -128,30 +135,59 @@ class _StepError(Exception):
 
 @dataclass
 class _Host:
+    """One connection to a host, used by one phase at a time; log lines carry the phase."""
+
     name: str
     remote: Remote
     log: HostLog
+    tag: str = ""
 
     def run(self, command: str, stdin: str | None = None) -> RunResult:
         started = time.monotonic()
         result = self.remote.run(command, sudo=True, stdin=stdin, timeout=COMMAND_TIMEOUT)
-        self.log.command(command, result, time.monotonic() - started)
+        self.log.command(command, result, time.monotonic() - started, tag=self.tag)
         return result
 
 
 @dataclass
-class _Sources:
-    """Reads files to copy from their source hosts over a second connection per source.
+class _Connections:
+    """A host's connections: a phase borrows an idle one, or a new one when all are busy
+    (Fabric connections are not meant to be shared between threads)."""
 
-    A second Remote keeps reads off the connection the source host's own steps are using
-    (Fabric connections are not meant to be shared between threads). The cache is keyed by
-    how far the source had got (its version): each file is read once for all the hosts
-    that want the same version, and again after a later step of the source may have
-    changed it.
+    connect: Callable[[], Remote]
+    idle: list[Remote] = field(default_factory=list)
+    every: list[Remote] = field(default_factory=list)
+    guard: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextmanager
+    def borrow(self) -> Iterator[Remote]:
+        with self.guard:
+            remote = self.idle.pop() if self.idle else None
+        if remote is None:
+            remote = self.connect()
+            with self.guard:
+                self.every.append(remote)
+        try:
+            yield remote
+        finally:
+            with self.guard:
+                self.idle.append(remote)
+
+    def close(self) -> None:
+        for remote in self.every:
+            remote.close()
+
+
+@dataclass
+class _Sources:
+    """Reads files to copy from their source hosts, on a connection borrowed from the source.
+
+    The cache is keyed by how far the source had got (its version): each file is read once
+    for all the hosts that want the same version, and again after a later step of the
+    source may have changed it.
     """
 
-    factory: Callable[[str], Remote]
-    remotes: dict[str, Remote] = field(default_factory=dict)
+    connections: dict[str, _Connections]
     locks: dict[str, threading.Lock] = field(default_factory=dict)
     cache: dict[tuple[str, str, int], bytes] = field(default_factory=dict)
     guard: threading.Lock = field(default_factory=threading.Lock)
@@ -161,21 +197,16 @@ class _Sources:
             lock = self.locks.setdefault(source, threading.Lock())
         with lock:
             if (source, path, version) not in self.cache:
-                if source not in self.remotes:
-                    self.remotes[source] = self.factory(source)
                 command = f"base64 -- {shlex.quote(path)}"
                 started = time.monotonic()
-                result = self.remotes[source].run(command, sudo=True, timeout=COMMAND_TIMEOUT)
+                with self.connections[source].borrow() as remote:
+                    result = remote.run(command, sudo=True, timeout=COMMAND_TIMEOUT)
                 log.command(f"[on {source}] {command}", RunResult(result.exited, "(base64 data)", result.stderr),
                             time.monotonic() - started)
                 if not result.ok:
                     raise _StepError(f"[on {source}] {command}", result, f"cannot read {path} on {source}")
                 self.cache[(source, path, version)] = base64.b64decode(result.stdout)
             return self.cache[(source, path, version)]
-
-    def close(self) -> None:
-        for remote in self.remotes.values():
-            remote.close()
 
 
 # ------------------------------------------------------------------ file commands
@@ -233,7 +264,7 @@ def _run_step(host: _Host, step: Step, read: Callable[[str, str], bytes],
     def done(status: Status, written: list[str]) -> StepResult:
         seconds = time.monotonic() - started
         host.log.line(f"--- {status}: {step.phase}/{step.name} in {seconds:.1f}s")
-        return StepResult(host.name, step.phase, step.name, status, seconds, tuple(written))
+        return StepResult(host.name, step.phase, step.name, status, seconds, tuple(written), time.monotonic())
 
     written: list[str] = []
     try:
@@ -268,22 +299,22 @@ def _failure(host: _Host, step: Step, exit_code: int | None, command: str, tail:
 
 # ------------------------------------------------------------------ hosts at their own pace
 class _Board:
-    """How far each host has got, so that a step that copies from another host waits for
-    exactly what it needs: every step its source host has before it in the plan.
+    """Which steps each host has finished, so that a step that copies from another host
+    waits for exactly what it needs: every step its source host has before it in the plan.
 
-    No cycle is possible, because a step only waits for steps earlier in the plan and
-    every host runs its own steps in plan order.
+    No cycle is possible: a step only waits for steps earlier in the plan, and a phase
+    never needs a phase later in the plan.
     """
 
     def __init__(self, positions: dict[str, list[int]]):
         self.positions = positions  # host -> plan positions of its steps, ascending
-        self.done = {host: 0 for host in positions}
+        self.done: dict[str, set[int]] = {host: set() for host in positions}
         self.stopped = False
         self._changed = threading.Condition()
 
-    def finished_one(self, host: str) -> None:
+    def finished(self, host: str, position: int) -> None:
         with self._changed:
-            self.done[host] += 1
+            self.done[host].add(position)
             self._changed.notify_all()
 
     def stop(self) -> None:
@@ -294,11 +325,20 @@ class _Board:
     def wait_for(self, sources: set[str], position: int) -> dict[str, int] | None:
         """Block until each source host finished its steps before position; return how many
         steps that is per source (the version of its files to read), or None when stopping."""
-        needed = {s: sum(1 for p in self.positions.get(s, ()) if p < position) for s in sources}
+        needed = {s: {p for p in self.positions.get(s, ()) if p < position} for s in sources}
         with self._changed:
-            while not self.stopped and any(self.done.get(s, 0) < n for s, n in needed.items()):
+            while not self.stopped and any(not wanted <= self.done.get(s, set()) for s, wanted in needed.items()):
                 self._changed.wait()
-            return None if self.stopped else needed
+            return None if self.stopped else {s: len(wanted) for s, wanted in needed.items()}
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """One phase on one host: its steps, in plan order, on one connection."""
+
+    host: str
+    phase: str
+    steps: tuple[tuple[int, Step], ...]  # (plan position, step)
 
 
 @dataclass
@@ -321,45 +361,76 @@ def _phase_line(name: str, phase: str, number: int, total: int, results: list[St
     return line
 
 
-def _run_host(host: _Host, own: list[tuple[int, Step]], board: _Board, sources: _Sources, secrets: Secrets,
-              phase_numbers: dict[str, int], progress: Progress) -> _HostRun:
-    """One host's steps in plan order; a line of progress as each of its phases ends."""
+def _run_unit(unit: _Unit, host: _Host, board: _Board, sources: _Sources, secrets: Secrets) -> _HostRun:
+    """One phase's steps on one host, in plan order, until one fails or the run stops."""
     results: list[StepResult] = []
-    phase_results: list[StepResult] = []
     try:
-        for count, (position, step) in enumerate(own):
+        for count, (position, step) in enumerate(unit.steps):
             versions = board.wait_for({c.source_host for c in step.copies}, position)
             if versions is None:
-                _report_phase(host, step.phase, phase_results, None, len(own) - count, phase_numbers, progress)
-                return _HostRun(results, None, len(own) - count)
+                return _HostRun(results, None, len(unit.steps) - count)
             result, failure = _run_step(host, step, lambda src, path: sources.read(src, path, versions[src], host.log),
                                         secrets)
             results.append(result)
-            phase_results.append(result)
             if failure is not None:
                 board.stop()
-                _report_phase(host, step.phase, phase_results, failure, 0, phase_numbers, progress)
-                return _HostRun(results, failure, len(own) - count - 1)
-            board.finished_one(host.name)
-            if count + 1 == len(own) or own[count + 1][1].phase != step.phase:
-                _report_phase(host, step.phase, phase_results, None, 0, phase_numbers, progress)
-                phase_results = []
+                return _HostRun(results, failure, len(unit.steps) - count - 1)
+            board.finished(unit.host, position)
     except BaseException:
         board.stop()  # never leave another host waiting for this one
         raise
     return _HostRun(results, None, 0)
 
 
-def _report_phase(host: _Host, phase: str, results: list[StepResult], failure: Failure | None, remaining: int,
-                  phase_numbers: dict[str, int], progress: Progress) -> None:
-    if results or failure or remaining:
-        progress(_phase_line(host.name, phase, phase_numbers[phase], len(phase_numbers), results, failure, remaining))
+class _Scheduler:
+    """Starts each host's phases as soon as the phases they need are done on that host."""
+
+    def __init__(self, units: list[_Unit], run: Callable[[_Unit], _HostRun], board: _Board):
+        self.pending = list(units)
+        self.run = run
+        self.board = board
+        self.present = {u.host: set() for u in units}
+        for unit in units:
+            self.present[unit.host].add(unit.phase)
+        self.done: dict[str, set[str]] = {host: set() for host in self.present}
+
+    def _ready(self, unit: _Unit) -> bool:
+        return phases_needed(unit.phase) & self.present[unit.host] <= self.done[unit.host]
+
+    def __call__(self, finished: Callable[[_Unit, _HostRun], None]) -> list[_Unit]:
+        """Run every unit that may run; finished(unit, run) as each ends; return those never started."""
+        running: dict[Future, _Unit] = {}
+        with ThreadPoolExecutor(max_workers=max(1, len(self.pending)), thread_name_prefix="phase") as pool:
+            while True:
+                for unit in [u for u in self.pending if not self.board.stopped and self._ready(u)]:
+                    self.pending.remove(unit)
+                    running[pool.submit(self.run, unit)] = unit
+                if not running:
+                    return self.pending
+                ended, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in ended:
+                    unit = running.pop(future)
+                    outcome = future.result()
+                    if outcome.failure is None and not outcome.remaining:
+                        self.done[unit.host].add(unit.phase)
+                    finished(unit, outcome)
 
 
 def _hosts_in_plan(plan: Plan, inventory: Inventory) -> list[str]:
     wanted = {host for step in plan.steps for host in step.hosts}
     return [node.name for node in inventory.nodes if node.name in wanted] + sorted(
         wanted - {node.name for node in inventory.nodes})
+
+
+def _units(plan: Plan, names: list[str]) -> list[_Unit]:
+    ordered = [step for _, steps in plan.phases() for step in steps]
+    units = []
+    for phase, _ in plan.phases():
+        for name in names:
+            own = tuple((i, s) for i, s in enumerate(ordered) if s.phase == phase and name in s.hosts)
+            if own:
+                units.append(_Unit(name, phase, own))
+    return units
 
 
 def _console_progress() -> Progress:
@@ -371,34 +442,48 @@ def _console_progress() -> Progress:
 
 def run_plan(plan: Plan, inventory: Inventory, factory: RemoteFactory, secrets: Secrets, *, log_dir: Path,
              progress: Progress | None = None) -> RunReport:
-    """Run every host's steps in plan order, hosts in parallel; return what happened
-    (report.ok is False on a failure)."""
+    """Run every host's phases as soon as they may start, hosts in parallel; return what
+    happened (report.ok is False on a failure)."""
     progress = progress or _console_progress()
+    report = lambda line: progress(secrets.mask(line))  # noqa: E731
     names = _hosts_in_plan(plan, inventory)
     planned = {name: len(plan.for_host(name)) for name in names}
-    ordered = [step for _, steps in plan.phases() for step in steps]
-    own = {name: [(i, s) for i, s in enumerate(ordered) if name in s.hosts] for name in names}
-    board = _Board({name: [i for i, _ in steps] for name, steps in own.items()})
+    units = _units(plan, names)
+    board = _Board({name: [p for u in units if u.host == name for p, _ in u.steps] for name in names})
     phase_numbers = {phase: number for number, (phase, _) in enumerate(plan.phases(), start=1)}
     started = time.monotonic()
-    hosts: dict[str, _Host] = {}
-    sources = _Sources(lambda name: factory(inventory.node(name)))
-    runs: list[_HostRun] = []
+    logs: dict[str, HostLog] = {}
+    connections = {name: _Connections(lambda name=name: factory(inventory.node(name)))
+                   for name in {*names, *(c.source_host for s in plan.steps for c in s.copies)}}
+    sources = _Sources(connections)
+    results: list[StepResult] = []
+    failures: list[Failure] = []
+
+    def run(unit: _Unit) -> _HostRun:
+        with connections[unit.host].borrow() as remote:
+            return _run_unit(unit, _Host(unit.host, remote, logs[unit.host], unit.phase), board, sources, secrets)
+
+    def finished(unit: _Unit, outcome: _HostRun) -> None:
+        results.extend(outcome.results)
+        failures.extend([outcome.failure] if outcome.failure else [])
+        report(_phase_line(unit.host, unit.phase, phase_numbers[unit.phase], len(phase_numbers), outcome.results,
+                           outcome.failure, outcome.remaining))
+
     try:
         for name in names:
-            log = HostLog(log_dir / f"{name}.log", secrets, f"lab install, plan of {planned[name]} steps")
-            hosts[name] = _Host(name, factory(inventory.node(name)), log)
-        progress(f"{len(phase_numbers)} phases: {', '.join(phase_numbers)}; each host at its own pace")
-        report = lambda line: progress(secrets.mask(line))  # noqa: E731
-        with ThreadPoolExecutor(max_workers=max(1, len(names)), thread_name_prefix="host") as pool:
-            futures = [pool.submit(_run_host, hosts[name], own[name], board, sources, secrets, phase_numbers, report)
-                       for name in names]
-            runs = [future.result() for future in futures]
+            logs[name] = HostLog(log_dir / f"{name}.log", secrets, f"lab install, plan of {planned[name]} steps")
+        progress(f"{len(phase_numbers)} phases: {', '.join(phase_numbers)}; "
+                 "each host at its own pace, independent phases side by side")
+        never_started = _Scheduler(units, run, board)(finished)
+        for name in names:
+            skipped = [u for u in never_started if u.host == name]
+            if skipped:
+                report(_phase_line(name, skipped[0].phase, phase_numbers[skipped[0].phase], len(phase_numbers), [],
+                                   None, sum(len(u.steps) for u in skipped)))
     finally:
-        sources.close()
-        for host in hosts.values():
-            host.remote.close()
-            host.log.close()
-    results = [r for run in runs for r in run.results]
-    failures = [run.failure for run in runs if run.failure is not None]
-    return RunReport(results, planned, time.monotonic() - started, log_dir, failures[0] if failures else None)
+        for pool in connections.values():
+            pool.close()
+        for log in logs.values():
+            log.close()
+    return RunReport(results, planned, time.monotonic() - started, log_dir, failures[0] if failures else None,
+                     started)

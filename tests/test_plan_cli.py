@@ -38,3 +38,13 @@ def test_lab_plan_without_an_inventory_says_to_run_lab_up_first(capsys):
     assert cli.main(["plan", "--config", CONFIG, "--target", "aws"]) == 2
     err = capsys.readouterr().err
     assert "lab up" in err and len(err.strip().splitlines()) == 1
+
+
+def test_lab_plan_says_which_phases_each_phase_waits_for(capsys):
+    paths = LabPaths.for_lab("rocky-lab").ensure()
+    save_inventory(inventory("debian-12"), paths.inventory)
+    assert cli.main(["plan", "--config", CONFIG, "--target", "aws"]) == 0
+    out = capsys.readouterr().out
+    assert "phase base (5 steps)" in out
+    assert "phase controller-services (5 steps; after packages on the same host)" in out
+    assert "phase keystone (5 steps; after controller-services, service-packages on the same host)" in out

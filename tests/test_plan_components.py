@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from bootstrap.plan import PHASE_NEEDS, PHASES, phases_needed
 from bootstrap.planner import build_plan
 from bootstrap.components import openstack_batch
 from bootstrap.components.keystone import openrc
@@ -58,8 +59,36 @@ def test_both_profiles_plan_the_same_steps():
 
 def test_phases_follow_the_guides_order(planned):
     _, plan = planned
-    assert [p for p, _ in plan.phases()] == ["base", "packages", "controller-services", "keystone",
-                                             "swift-proxy", "swift-storage", "swift-rings", "finalize"]
+    assert [p for p, _ in plan.phases()] == ["base", "packages", "controller-services", "service-packages",
+                                             "keystone", "swift-proxy", "swift-storage", "swift-rings", "finalize"]
+
+
+def test_a_phase_only_needs_phases_before_it_and_finalize_needs_them_all():
+    assert PHASES[0] == "base" and PHASE_NEEDS["base"] == ()
+    for number, phase in enumerate(PHASES):
+        assert phase == "base" or "base" in phases_needed(phase), phase
+        assert all(PHASES.index(need) < number for need in PHASE_NEEDS[phase]), phase
+    assert phases_needed("finalize") == set(PHASES) - {"finalize"}
+
+
+def test_what_a_phase_configures_was_installed_by_a_phase_it_needs(planned):
+    """The phases that run side by side on the controller: its services phase starts while
+    the service packages are unpacked, the rings are built while Keystone starts."""
+    ctx, plan = planned
+    profile = ctx.profile
+    installed_by = {"packages": set(profile.environment_packages("controller")),
+                    "service-packages": set(profile.service_packages("controller"))}
+
+    def available(phase):
+        return set().union(*(installed_by.get(p, set()) for p in phases_needed(phase)))
+
+    services = (*profile.database_packages, *profile.messaging_packages, *profile.memcached_packages,
+                *profile.etcd_packages)
+    assert set(services) <= available("controller-services")
+    assert "service-packages" not in phases_needed("controller-services")
+    assert {*profile.keystone_packages, *profile.client_packages} <= available("keystone")
+    assert "swift" in available("swift-rings") and "keystone" not in phases_needed("swift-rings")
+    assert {"swift", "swift-proxy"} <= available("finalize")
 
 
 def test_cloud_archive_rocky_only_on_ubuntu():
@@ -69,15 +98,19 @@ def test_cloud_archive_rocky_only_on_ubuntu():
     assert "cloud-archive" not in debian
 
 
-def test_each_host_installs_all_its_packages_in_one_apt_call(planned):
+def test_each_host_installs_its_packages_in_two_apt_calls_environment_first(planned):
     ctx, plan = planned
     for host in ("controller", "object1", "object2"):
-        installs = [c for s in plan.for_host(host) for c in s.commands if "apt-get install" in c
+        installs = [(s.phase, c) for s in plan.for_host(host) for c in s.commands if "apt-get install" in c
                     and "software-properties-common" not in c]
-        assert len(installs) == 1, installs
+        assert [phase for phase, _ in installs] == ["packages", "service-packages"], installs
         role = "controller" if host == "controller" else "object"
         for package in ctx.profile.packages_for(role):
-            assert f" {package}" in installs[0]
+            assert sum(f" {package} " in f"{command} " or f" {package};" in command
+                       for _, command in installs) == 1, package
+        for package in ctx.profile.environment_packages(role):
+            assert f" {package}" in installs[0][1]
+    assert "chrony" in ctx.profile.environment_packages("object")
 
 
 def test_python_packages_follow_the_profile():
@@ -163,6 +196,15 @@ def test_keystone_database_check_logs_in_where_keystone_does(planned):
     check = step_named(plan, "keystone-database", "controller").check
     assert "-h controller " in check and "127.0.0.1" not in check
     assert f"-p{ctx.secrets['keystone_dbpass']}" not in check.replace("'", "")
+
+
+def test_keystone_manage_log_is_the_keystone_users_before_its_commands_run_side_by_side(planned):
+    """db_sync runs as keystone next to fernet_setup as root: whoever creates the log file owns it."""
+    commands = step_named(planned[1], "keystone-service", "controller").commands
+    first = next(i for i, c in enumerate(commands) if "keystone-manage" in c and "keystone-manage.log" not in c)
+    assert "touch /var/log/keystone/keystone-manage.log && chown keystone:keystone " \
+           "/var/log/keystone/keystone-manage.log" in commands[:first]
+    assert "db_sync" in commands[first] and "fernet_setup" in commands[first]
 
 
 def test_keystone_bootstrap_puts_every_url_on_port_5000(planned):

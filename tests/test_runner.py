@@ -433,3 +433,80 @@ def test_plan_and_run_output_never_show_secrets(tmp_path):
     assert SECRET not in text
     assert f"--bootstrap-password {MASK}" in text and f"bad password {MASK}" in text
     assert "controller: step keystone/bootstrap failed (exit 1)" in text
+
+
+def test_independent_phases_of_a_host_run_side_by_side_and_a_phase_waits_for_what_it_needs(tmp_path):
+    fleet = FakeFleet()
+    connections: list[str] = []
+
+    def factory(node):
+        connections.append(node.name)
+        return fleet(node)
+
+    both_running = threading.Barrier(2, timeout=5)
+    events: list[str] = []
+
+    def side_by_side(name):
+        def answer(command, _stdin):
+            both_running.wait()  # only returns if the other phase runs at the same time
+            time.sleep(0.1)
+            events.append(f"{name} done")
+            return RunResult(0)
+        return answer
+
+    fleet["controller"].answer("^configure-mariadb$", side_by_side("services"))
+    fleet["controller"].answer("^apt-get install keystone$", side_by_side("service packages"))
+    fleet["controller"].answer("^keystone-manage db_sync$", lambda c, s: events.append("keystone") or RunResult(0))
+    plan = Plan((Step("env", "packages", ("controller",), commands=("apt-get install mariadb-server",)),
+                 Step("mariadb", "controller-services", ("controller",), commands=("configure-mariadb",)),
+                 Step("keystone-packages", "service-packages", ("controller",), commands=("apt-get install keystone",)),
+                 Step("db-sync", "keystone", ("controller",), commands=("keystone-manage db_sync",))))
+
+    report = run_plan(plan, INVENTORY, factory, SECRETS, log_dir=tmp_path / "logs", progress=lambda line: None)
+
+    assert report.ok, report.failure
+    assert sorted(events[:2]) == ["service packages done", "services done"] and events[2] == "keystone"
+    assert connections.count("controller") == 2  # a phase never shares its connection with another
+    assert fleet["controller"].commands[0] == "apt-get install mariadb-server"
+    # The host's time is its wall time, not the sum of its overlapping steps.
+    assert report.host_seconds("controller") < sum(r.seconds for r in report.results) - 0.05
+    log = (tmp_path / "logs" / "controller.log").read_text()
+    assert "] controller-services $ configure-mariadb" in log and "] service-packages $ apt-get install keystone" in log
+
+
+def test_a_failure_in_one_phase_lets_its_sibling_finish_its_step_and_starts_nothing_more(tmp_path):
+    fleet = FakeFleet()
+    failed = threading.Event()
+    apt_running = threading.Event()
+    lines: list[str] = []
+
+    def slow_apt(command, _stdin):
+        apt_running.set()
+        return RunResult(0 if failed.wait(5) else 9)  # still running when the other phase fails
+
+    def mariadb_fails(command, _stdin):
+        apt_running.wait(5)
+        return RunResult(1, "", "Job for mariadb.service failed")
+
+    fleet["controller"].answer("^apt-get install keystone$", slow_apt)
+    fleet["controller"].answer("^systemctl restart mariadb$", mariadb_fails)
+
+    def progress(line):
+        lines.append(line)
+        if "FAILED" in line:
+            failed.set()
+
+    plan = Plan((Step("mariadb", "controller-services", ("controller",), commands=("systemctl restart mariadb",)),
+                 Step("rabbitmq", "controller-services", ("controller",), commands=("systemctl start rabbitmq",)),
+                 Step("keystone-packages", "service-packages", ("controller",), commands=("apt-get install keystone",)),
+                 Step("swift-packages", "service-packages", ("controller",), commands=("apt-get install swift",)),
+                 Step("db-sync", "keystone", ("controller",), commands=("keystone-manage db_sync",))))
+
+    report = run(plan, fleet, tmp_path, progress=progress)
+
+    assert (report.failure.step, report.failure.exit_code) == ("mariadb", 1)
+    assert {r.step: r.status for r in report.results} == {"mariadb": "failed", "keystone-packages": "changed"}
+    assert fleet["controller"].ran("rabbitmq|apt-get install swift|keystone-manage") == []
+    assert report.counts("controller")["not run"] == 3
+    assert any("controller: service-packages" in line and "(1 not started" in line for line in lines)
+    assert any("controller: keystone" in line and "(1 not started" in line for line in lines)

@@ -1,7 +1,10 @@
-"""Every package a host needs, in one apt-get per host, then chrony (guide: environment, NTP).
+"""Every package a host needs, in two apt-gets per host, then chrony (guide: environment, NTP).
 
-One install per host instead of one per guide chapter: apt resolves and unpacks once,
-which is what keeps `lab install` close to a plain apt-get of the same packages.
+Two installs per host instead of one per guide chapter: apt resolves and unpacks few
+times, which is what keeps `lab install` close to a plain apt-get of the same packages.
+The first has the environment's services (on the controller: database, message queue,
+memcached, etcd), so that they are configured while the second, the OpenStack client and
+the services' own packages, is still unpacking (phases packages and service-packages).
 Debconf questions are answered first (Debian's OpenStack packages would otherwise try to
 configure their databases themselves).
 """
@@ -20,14 +23,19 @@ _POLICY_MARK = "openstack-ec2-lab: services start once configured"
 NO_LEFTOVER_POLICY = f"! grep -qs {shlex.quote(_POLICY_MARK)} {POLICY_RC_D}"
 
 
-def install_step(ctx: PlanContext, role: str) -> Step:
-    packages = ctx.profile.packages_for(role)
+def install_step(ctx: PlanContext, role: str, phase: str) -> Step:
+    """One apt-get of the role's packages for phase ("packages": the environment's,
+    "service-packages": the client and the services')."""
+    if phase == "packages":
+        name, packages = f"install-{role}-packages", ctx.profile.environment_packages(role)
+    else:
+        name, packages = f"install-{role}-service-packages", ctx.profile.service_packages(role)
     commands = []
-    if ctx.profile.debconf_selections:
+    if ctx.profile.debconf_selections and phase == "service-packages":
         selections = "\n".join(ctx.profile.debconf_selections)
         commands.append(f"printf '%s\\n' {shlex.quote(selections)} | debconf-set-selections")
     commands.append(starts_deferred(apt_install(packages)))
-    return Step(name=f"install-{role}-packages", phase="packages", hosts=ctx.hosts(role),
+    return Step(name=name, phase=phase, hosts=ctx.hosts(role),
                 commands=tuple(commands), check=f"{packages_installed(packages)} && {NO_LEFTOVER_POLICY}")
 
 
@@ -84,5 +92,6 @@ def chrony_steps(ctx: PlanContext) -> list[Step]:
 
 
 def steps(ctx: PlanContext) -> list[Step]:
-    installs = [install_step(ctx, role) for role in ("controller", "object") if ctx.hosts(role)]
+    roles = [role for role in ("controller", "object") if ctx.hosts(role)]
+    installs = [install_step(ctx, role, phase) for phase in ("packages", "service-packages") for role in roles]
     return installs + chrony_steps(ctx)
