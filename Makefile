@@ -7,7 +7,7 @@ CONFIG ?= configs/lab.yaml
 TARGET ?= sim
 LAB     = $(BIN)/lab --config $(CONFIG) --target $(TARGET)
 
-.PHONY: help venv host-deps test test-unit lab-up lab-install lab-verify lab-down lab-status lab-plan bench bench-floor clean
+.PHONY: help venv host-deps test test-unit lab-up lab-install lab-verify lab-down lab-status lab-plan bench bench-floor bench-twin clean
 
 help:
 	@echo "make lab-up | lab-install | lab-verify | lab-down | lab-status | lab-plan   (CONFIG=$(CONFIG) TARGET=$(TARGET))"
@@ -15,6 +15,7 @@ help:
 	@echo "make test-unit   without the end-to-end run"
 	@echo "make bench       provisioning benchmark against moto"
 	@echo "make bench-floor the twin's install floor: one apt-get of the lab's packages in one container (root)"
+	@echo "make bench-twin  the floor, then a whole lab on the twin: every command's time, install / floor (root)"
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +60,10 @@ bench: venv
 bench-floor: venv
 	@TARGET=sim scripts/host-deps.sh
 	$(BIN)/python bench/sim_install_floor.py
+
+bench-twin: venv
+	@TARGET=sim scripts/host-deps.sh
+	$(BIN)/python bench/sim_lab_bench.py --config $(CONFIG)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -48,18 +48,12 @@ def run_in(init_pid: int, script: str) -> float:
     return time.monotonic() - started
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--role", action="append", choices=("controller", "object"),
-                        help="roles whose packages to install (default: both, the whole lab's set)")
-    parser.add_argument("--defer-starts", action="store_true",
-                        help="as `lab install` does: no service starts while apt runs (policy-rc.d)")
-    args = parser.parse_args()
-    check_host()
-    if netns.link_exists(netns.BRIDGE):
-        print("a lab is running on the twin: run `lab down` first (this borrows its bridge)", file=sys.stderr)
-        return 2
-    wanted = packages(args.role or ["controller", "object"])
+def measure_floor(roles: list[str], defer_starts: bool = False) -> tuple[int, float, float]:
+    """(number of packages, apt-get update seconds, apt-get install seconds) in one fresh container.
+
+    Needs root and no lab running on the twin (it borrows the twin's bridge and removes it).
+    """
+    wanted = packages(roles)
     with tempfile.TemporaryDirectory(prefix="lab-floor-") as state:
         layer = HostBodies(Path(state))
         body = InstanceBody(INSTANCE, "floor", "floor", "172.31.15.250", SUBNET, "debian", "")
@@ -71,12 +65,27 @@ def main() -> int:
             run_in(init, f"printf '%s\\n' {shlex.quote(selections)} | debconf-set-selections")
             update = run_in(init, "apt-get update -q >/dev/null")
             command = apt_install(wanted) + " >/dev/null"
-            install = run_in(init, starts_deferred(command) if args.defer_starts else command)
+            install = run_in(init, starts_deferred(command) if defer_starts else command)
         finally:
             for line in layer.teardown_all():
                 print(f"  cleaned: {line}", file=sys.stderr)
+    return len(wanted), update, install
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--role", action="append", choices=("controller", "object"),
+                        help="roles whose packages to install (default: both, the whole lab's set)")
+    parser.add_argument("--defer-starts", action="store_true",
+                        help="as `lab install` does: no service starts while apt runs (policy-rc.d)")
+    args = parser.parse_args()
+    check_host()
+    if netns.link_exists(netns.BRIDGE):
+        print("a lab is running on the twin: run `lab down` first (this borrows its bridge)", file=sys.stderr)
+        return 2
+    count, update, install = measure_floor(args.role or ["controller", "object"], args.defer_starts)
     how = "services not started (policy-rc.d)" if args.defer_starts else "plain"
-    print(f"{len(wanted)} packages in one fresh container, {how}: apt-get update {update:.1f} s, "
+    print(f"{count} packages in one fresh container, {how}: apt-get update {update:.1f} s, "
           f"apt-get install {install:.1f} s, floor = {update + install:.1f} s")
     return 0
 

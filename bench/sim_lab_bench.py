@@ -1,0 +1,136 @@
+"""The twin's figures in one run: the install floor, then a whole lab on the twin.
+
+Each round times, as a user would see them (wall time of the `lab` command, a subprocess):
+
+    floor      one plain apt-get of every package of the lab in one fresh container
+    lab up, lab install (fresh hosts), lab verify, lab install again (nothing to change), lab down
+
+and reports install / floor (target <= 1.3) and the second install (target <= 10 s); it
+exits 1 when a target is missed in the median of the rounds. The floor goes first in each
+round, so both see the same warm apt download cache.
+
+    sudo .venv/bin/python bench/sim_lab_bench.py [--rounds 3] [--config configs/lab.yaml]
+
+Needs root and no lab running on the twin; each round's lab lives in a temporary LAB_HOME
+and is taken down whatever happens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from bench.sim_install_floor import measure_floor  # noqa: E402
+from lab.sim import netns  # noqa: E402
+from lab.sim.client import check_host  # noqa: E402
+
+MAX_RATIO = 1.3
+MAX_SECOND_INSTALL_S = 10.0
+COMMANDS = (("up",), ("install",), ("verify",), ("install",), ("down",))
+LABELS = ("lab up", "lab install", "lab verify", "lab install again", "lab down")
+
+console = Console(highlight=False)
+
+
+class LabFailed(RuntimeError):
+    pass
+
+
+def _lab(home: Path, config: Path, *args: str) -> tuple[float, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(LAB_HOME=str(home), TARGET="sim", CONFIG=str(config))
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "lab", "--config", str(config), "--target", "sim", *args],
+                          cwd=ROOT, env=env, text=True, capture_output=True, timeout=3600)
+    seconds = time.monotonic() - started
+    if proc.returncode != 0:
+        raise LabFailed(f"lab {' '.join(args)} failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+    return seconds, proc.stdout
+
+
+def lab_round(config: Path) -> dict[str, float]:
+    """One lab from nothing to nothing; the wall time of every command, by label."""
+    times: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
+        home = Path(tmp) / ".lab"
+        try:
+            for label, args in zip(LABELS, COMMANDS):
+                seconds, out = _lab(home, config, *args)
+                times[label] = seconds
+                console.print(f"  {label}: {seconds:.1f} s")
+                if label == "lab verify" and not re.search(r"\b\d+ passed, 0 failed", out):
+                    raise LabFailed(f"lab verify did not pass:\n{out}")
+                if label == "lab install again" and not re.search(r"\b0 changed\b", out):
+                    raise LabFailed(f"the second lab install changed something:\n{out}")
+        finally:
+            if "lab down" not in times:
+                _lab(home, config, "down")
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=1, help="floor + lab rounds; figures are their medians")
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "lab.yaml")
+    args = parser.parse_args()
+    check_host()
+    if netns.link_exists(netns.BRIDGE):
+        console.print("a lab is running on the twin: run `lab down` first", style="red")
+        return 2
+    rounds: list[dict[str, float]] = []
+    for number in range(1, args.rounds + 1):
+        console.print(f"round {number}/{args.rounds}: floor")
+        count, update, install = measure_floor(["controller", "object"])
+        console.print(f"  floor: {update + install:.1f} s ({count} packages: update {update:.1f} s, install {install:.1f} s)")
+        console.print(f"round {number}/{args.rounds}: lab")
+        times = lab_round(args.config.resolve())
+        times["floor"] = update + install
+        times["ratio"] = times["lab install"] / times["floor"]
+        rounds.append(times)
+    return report(rounds)
+
+
+def report(rounds: list[dict[str, float]]) -> int:
+    table = Table(title=f"the lab on the twin, {len(rounds)} round(s) (median; each round in brackets)")
+    table.add_column("figure")
+    table.add_column("median", justify="right")
+    table.add_column("rounds", justify="right")
+    for label in (*LABELS, "floor", "ratio"):
+        values = [r[label] for r in rounds]
+        unit = "" if label == "ratio" else " s"
+        shown = "install / floor" if label == "ratio" else label
+        table.add_row(shown, f"{statistics.median(values):.2f}{unit}",
+                      ", ".join(f"{v:.2f}" for v in values))
+    console.print(table)
+    ratio = statistics.median(r["ratio"] for r in rounds)
+    again = statistics.median(r["lab install again"] for r in rounds)
+    missed = []
+    if ratio > MAX_RATIO:
+        missed.append(f"install / floor {ratio:.2f} > {MAX_RATIO}")
+    if again > MAX_SECOND_INSTALL_S:
+        missed.append(f"second install {again:.1f} s > {MAX_SECOND_INSTALL_S:.0f} s")
+    console.print("targets missed: " + "; ".join(missed) if missed else
+                  f"targets met: install / floor {ratio:.2f} <= {MAX_RATIO}, "
+                  f"second install {again:.1f} s <= {MAX_SECOND_INSTALL_S:.0f} s")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except LabFailed as exc:
+        console.print(str(exc), style="red", markup=False)
+        sys.exit(1)

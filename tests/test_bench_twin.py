@@ -1,0 +1,42 @@
+"""The twin's benchmark judges its figures by the issue's targets: install / floor <= 1.3, a second install <= 10 s."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "sim_lab_bench.py"
+
+
+@pytest.fixture
+def bench(monkeypatch):
+    spec = importlib.util.spec_from_file_location("sim_lab_bench", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "sim_lab_bench", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def round_of(install: float, floor: float, again: float = 4.0) -> dict[str, float]:
+    return {"lab up": 12.0, "lab install": install, "lab verify": 18.0, "lab install again": again,
+            "lab down": 11.0, "floor": floor, "ratio": install / floor}
+
+
+def test_targets_met_on_the_median_of_the_rounds(bench, capsys):
+    # One slow round out of three does not decide; the median does.
+    assert bench.report([round_of(100, 84), round_of(150, 84), round_of(105, 84)]) == 0
+    out = capsys.readouterr().out
+    assert "targets met: install / floor 1.25 <= 1.3" in out
+
+
+def test_a_ratio_over_the_target_fails_the_benchmark(bench, capsys):
+    assert bench.report([round_of(129, 84)]) == 1
+    assert "install / floor 1.54 > 1.3" in capsys.readouterr().out
+
+
+def test_a_slow_second_install_fails_the_benchmark(bench, capsys):
+    assert bench.report([round_of(100, 84, again=12.5)]) == 1
+    assert "second install 12.5 s > 10 s" in capsys.readouterr().out
