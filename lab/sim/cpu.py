@@ -1,7 +1,8 @@
 """The instances' share of this machine's CPU: one cgroup per container, weighted by instance size.
 
-On EC2 a t3.large has twice the vCPUs of a t3.medium. On the twin every instance runs on
-the same few cores, and without cgroups each SSH session inside each container is its own
+On EC2 each instance has cores of its own, and AWS counts a t3.large as twice a t3.medium
+(its instance size normalization factor: 4 against 2; twice the memory, 1.5 times the
+baseline CPU). On the twin every instance runs on the same few cores, and without cgroups each SSH session inside each container is its own
 scheduler autogroup: three hosts running apt-get get a third of the CPU each, and the
 controller (the critical path of `lab install`) waits for the storage nodes. So each
 container runs in its own `cpu` cgroup whose weight is proportional to AWS's instance size
