@@ -20,7 +20,7 @@ class Profile:
     # Package archive: commands that make the release's packages installable (none on Debian).
     archive_commands: tuple[str, ...]
     archive_check: str | None
-    # Packages, by what they are for; one apt-get per host installs the union for its roles.
+    # Packages, by what they are for; two apt-gets per host install them (environment_packages, then service_packages).
     client_packages: tuple[str, ...]
     chrony_packages: tuple[str, ...]
     database_packages: tuple[str, ...]
