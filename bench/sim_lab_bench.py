@@ -53,8 +53,8 @@ class LabFailed(RuntimeError):
 
 
 def _lab(home: Path, config: Path, *args: str) -> tuple[float, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(LAB_HOME=str(home), TARGET="sim", CONFIG=str(config))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # never a real AWS profile
+    env["LAB_HOME"] = str(home)
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "lab", "--config", str(config), "--target", "sim", *args],
                           cwd=ROOT, env=env, text=True, capture_output=True, timeout=3600)
