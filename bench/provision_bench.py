@@ -118,19 +118,19 @@ def measure(nodes: int, delay_s: float) -> Run:
 
     from lab import provision, teardown
     from lab.config import parse_config
-    from lab.paths import LabPaths
-    from lab.target import Target
+    from lab.target import AwsTarget
+    from labcore.paths import LabPaths
 
     meter = Meter(delay_s)
 
-    class MeteredTarget(Target):
+    class MeteredTarget(AwsTarget):
         def ec2_client(self, region: str):
             client = super().ec2_client(region)
             meter.attach(client)
             return client
 
     spec = parse_config(lab_yaml(f"bench{nodes}", nodes), f"<bench {nodes} nodes>")
-    target = MeteredTarget("aws")
+    target = MeteredTarget()
     run = Run(nodes)
     with mock_aws():
         paths = LabPaths.for_lab(spec.name).ensure()

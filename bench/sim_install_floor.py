@@ -35,11 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bootstrap.components.packages import starts_deferred  # noqa: E402
 from bootstrap.context import apt_install  # noqa: E402
 from bootstrap.profiles import DEBIAN_12  # noqa: E402
-from lab.sim import container, netns  # noqa: E402
-from lab.sim.bodies import HostBodies  # noqa: E402
-from lab.sim.client import check_host  # noqa: E402
-from lab.sim.hostcmd import sh  # noqa: E402
-from lab.sim.model import InstanceBody  # noqa: E402
+from twin import container, netns  # noqa: E402
+from twin.bodies import HostBodies  # noqa: E402
+from twin.client import check_host  # noqa: E402
+from twin.hostcmd import sh  # noqa: E402
+from twin.model import InstanceBody  # noqa: E402
 
 SUBNET = "172.31.0.0/20"
 INSTANCE = "i-0f100rbench0000"

@@ -37,8 +37,8 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench.sim_install_floor import measure_floor, measure_lab_floor  # noqa: E402
-from lab.sim import netns  # noqa: E402
-from lab.sim.client import check_host  # noqa: E402
+from twin import netns  # noqa: E402
+from twin.client import check_host  # noqa: E402
 
 MAX_RATIO = 1.3
 MAX_SECOND_INSTALL_S = 10.0

@@ -11,8 +11,8 @@ import shlex
 from dataclasses import dataclass
 
 from bootstrap.profiles import Profile, TimePolicy, profile_for, time_policy_for
-from lab.inventory import Inventory, NodeRecord
-from lab.secrets import Secrets
+from labcore.inventory import Inventory, NodeRecord
+from labcore.secrets import Secrets
 
 # Where the guide's openrc files live on the controller (root's home: steps run as root).
 ADMIN_OPENRC = "/root/admin-openrc"

@@ -13,8 +13,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from lab.remote import RunResult
-from lab.secrets import Secrets
+from labcore.remote import RunResult
+from labcore.secrets import Secrets
 
 
 class HostLog:

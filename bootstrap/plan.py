@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from lab.secrets import Secrets
+from labcore.secrets import Secrets
 
 # The guide's chapters as phases, in plan order, each with the phases it needs done first on
 # the same host. Phases that do not need each other run side by side on a host: the

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from bootstrap.components import (base, database, etcd, finalize, keystone, memcached, messaging, packages,
-                                  swift_proxy, swift_rings, swift_storage)
+from bootstrap.components import (
+    base,
+    database,
+    etcd,
+    finalize,
+    keystone,
+    memcached,
+    messaging,
+    packages,
+    swift_proxy,
+    swift_rings,
+    swift_storage,
+)
 from bootstrap.context import PlanContext
 from bootstrap.plan import Plan
-from lab.inventory import Inventory
-from lab.secrets import Secrets
+from labcore.inventory import Inventory
+from labcore.secrets import Secrets
 
 COMPONENTS = (base, packages, database, messaging, memcached, etcd, keystone,
               swift_proxy, swift_storage, swift_rings, finalize)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lab.errors import LabError
+from labcore.errors import LabError
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from rich.text import Text
 from bootstrap.plan import PHASE_NEEDS, Plan
 from bootstrap.runner import STATUSES, RunReport
 from bootstrap.verify import CheckResult
-from lab.secrets import Secrets
+from labcore.secrets import Secrets
 
 
 def render_plan(plan: Plan, secrets: Secrets, console: Console) -> None:

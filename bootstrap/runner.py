@@ -31,10 +31,10 @@ from typing import Callable, Iterator, Literal
 
 from bootstrap.logs import HostLog
 from bootstrap.plan import Plan, Step, phases_needed
-from lab.errors import RemoteError
-from lab.inventory import Inventory
-from lab.remote import Remote, RemoteFactory, RunResult
-from lab.secrets import Secrets
+from labcore.errors import RemoteError
+from labcore.inventory import Inventory
+from labcore.remote import Remote, RemoteFactory, RunResult
+from labcore.secrets import Secrets
 
 Status = Literal["ok", "changed", "skipped", "failed"]
 STATUSES: tuple[Status, ...] = ("ok", "changed", "skipped", "failed")

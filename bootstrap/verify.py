@@ -12,9 +12,9 @@ import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from lab.inventory import Inventory, NodeRecord
-from lab.remote import RemoteFactory, RunResult
-from lab.secrets import Secrets
+from labcore.inventory import Inventory, NodeRecord
+from labcore.remote import RemoteFactory, RunResult
+from labcore.secrets import Secrets
 
 ADMIN_OPENRC = "/root/admin-openrc"
 DEMO_OPENRC = "/root/demo-openrc"

@@ -1,17 +1,29 @@
-"""`lab` / `python -m lab`: parse arguments, run one command, map errors to exit codes.
+"""`lab` / `python -m lab`: parse arguments, run one command, map every outcome to an exit code.
 
-Thin on purpose: the work lives in lab/commands.py. A LabError is printed as one line
-(exit 2 for bad input, 1 for a failure on the cloud or a host), never as a traceback.
+Thin on purpose: the work lives in lab/commands/. Exit codes: 0 done; 1 a failure on the
+cloud or a host (the line says what to do next); 2 bad input (nothing was created or
+deleted); 130 interrupted (Ctrl-C). A LabError is printed as one line; anything else
+unexpected is one line too, with the path of a log file holding the traceback. No
+traceback ever reaches the terminal.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
+import traceback
+from datetime import datetime, timezone
 
-from lab.errors import LabError
 from lab.target import TARGETS
+from labcore.errors import LabError
+
+# command -> "module:function" under lab.commands, imported late: `lab --help` stays fast.
+COMMANDS = {
+    "up": "up:run", "down": "down:run", "status": "status:run", "plan": "install:plan",
+    "install": "install:install", "verify": "install:verify", "ssh": "ssh:run",
+}
 
 
 def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -23,7 +35,9 @@ def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lab", description="Build an OpenStack Rocky test lab on EC2 or its local twin.")
+    parser = argparse.ArgumentParser(prog="lab", description="Build an OpenStack Rocky test lab on EC2 or its local twin.",
+                                     epilog="exit codes: 0 done, 1 failure on the cloud or a host (the message says "
+                                            "what to do next), 2 bad input (nothing changed), 130 interrupted")
     _common(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -47,18 +61,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _crash_log(command: str) -> str:
+    """Write the traceback of the exception being handled to a 0600 file; its path."""
+    from labcore.paths import state_root, write_private
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    path = state_root() / "crash" / f"{stamp}-{command}-{os.getpid()}.log"
+    try:
+        write_private(path, f"lab {command} ({' '.join(sys.argv)})\n{traceback.format_exc()}")
+    except OSError:
+        return "(no log: the .lab folder is not writable)"
+    return str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from lab import commands  # imported late: `lab --help` stays fast
-
+    module, _, function = COMMANDS[args.command].partition(":")
     try:
-        return getattr(commands, f"cmd_{args.command}")(args) or 0
+        run = getattr(importlib.import_module(f"lab.commands.{module}"), function)
+        return run(args) or 0
     except LabError as exc:
         print(f"lab {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"lab {args.command}: interrupted; run it again to finish from where it stopped", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - the one guard: a bug is one line and a log, never a traceback
+        where = _crash_log(args.command)
+        print(f"lab {args.command}: unexpected error {type(exc).__name__}: {str(exc)[:200]}; nothing more was "
+              f"done; the traceback is in {where} (please report it), then run the command again", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

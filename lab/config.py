@@ -12,9 +12,17 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from lab.errors import ConfigError
+from labcore.errors import ConfigError
+from labcore.tags import RESERVED_PREFIXES
 
 ROLES = ("controller", "object")
 OPERATING_SYSTEMS = ("ubuntu-18.04", "debian-12")
@@ -116,7 +124,7 @@ class LabSpec(_Strict):
     @classmethod
     def _tags(cls, tags: dict[str, str]) -> dict[str, str]:
         for key in tags:
-            if str(key).startswith(("lab:", "aws:")) or key == "Name":
+            if str(key).startswith(RESERVED_PREFIXES) or key == "Name":
                 raise ValueError(f"tag {key!r} is reserved: the lab sets lab:*, Name, and AWS sets aws:*")
         return tags
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from lab.ec2 import lab_filter, tags_of, with_retry
+from lab.ec2 import with_retry
+from labcore import tags as tag
+from labcore.tags import lab_filter, tags_of
 
 GONE = ("terminated", "shutting-down")
 
@@ -88,17 +90,17 @@ def find_lab(ec2, lab: str) -> LabResources:
 
 def _instance(raw: dict) -> FoundInstance:
     tags = tags_of(raw)
-    return FoundInstance(node=tags.get("lab:node", raw["InstanceId"]), role=tags.get("lab:role", ""),
+    return FoundInstance(node=tags.get(tag.NODE, raw["InstanceId"]), role=tags.get(tag.ROLE, ""),
                          instance_id=raw["InstanceId"], instance_type=raw["InstanceType"], state=raw["State"]["Name"],
                          az=raw["Placement"]["AvailabilityZone"], private_ip=raw.get("PrivateIpAddress"),
-                         public_ip=raw.get("PublicIpAddress"), ssh_user=tags.get("lab:ssh-user"),
+                         public_ip=raw.get("PublicIpAddress"), ssh_user=tags.get(tag.SSH_USER),
                          subnet_id=raw.get("SubnetId"))
 
 
 def _volume(raw: dict) -> FoundVolume:
     tags = tags_of(raw)
     attached = [a for a in raw.get("Attachments", []) if a.get("State") in ("attaching", "attached")]
-    return FoundVolume(node=tags.get("lab:node", ""), name=tags.get("lab:volume", raw["VolumeId"]),
+    return FoundVolume(node=tags.get(tag.NODE, ""), name=tags.get(tag.VOLUME, raw["VolumeId"]),
                        volume_id=raw["VolumeId"], state=raw["State"], size_gb=raw["Size"],
                        az=raw["AvailabilityZone"], instance_id=attached[0]["InstanceId"] if attached else None,
                        device=attached[0]["Device"] if attached else None)

@@ -10,10 +10,16 @@ from __future__ import annotations
 from typing import Callable, TypeVar
 
 from botocore.exceptions import ClientError, EndpointConnectionError
-from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 from tenacity.wait import wait_base
 
-from lab.errors import CloudError
+from labcore.errors import CloudError
 
 T = TypeVar("T")
 
@@ -81,27 +87,3 @@ def _operation(exc: BaseException) -> str:
 
 def _message(exc: BaseException) -> str:
     return exc.response.get("Error", {}).get("Message", str(exc)) if isinstance(exc, ClientError) else str(exc)
-
-
-# ------------------------------------------------------------------ tags
-def lab_tags(lab: str, node: str | None = None, role: str | None = None,
-             extra: dict[str, str] | None = None) -> dict[str, str]:
-    tags = dict(extra or {})
-    tags.update({"lab:name": lab, "Name": f"{lab}-{node}" if node else lab})
-    if node:
-        tags["lab:node"] = node
-    if role:
-        tags["lab:role"] = role
-    return tags
-
-
-def tag_spec(resource_type: str, tags: dict[str, str]) -> dict:
-    return {"ResourceType": resource_type, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
-
-
-def lab_filter(lab: str) -> list[dict]:
-    return [{"Name": "tag:lab:name", "Values": [lab]}]
-
-
-def tags_of(resource: dict) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}

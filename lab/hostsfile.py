@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lab.inventory import Inventory
+from labcore.inventory import Inventory
 
 BEGIN = "# BEGIN openstack-ec2-lab"
 END = "# END openstack-ec2-lab"

@@ -9,41 +9,18 @@ from __future__ import annotations
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 from lab.config import LabSpec
-from lab.ec2 import lab_tags, tag_spec, with_retry
-from lab.errors import CloudError, LabError
+from lab.ec2 import with_retry
+from lab.images import Image
 from lab.network import Subnet
-from lab.target import Target
+from labcore import tags as tag
+from labcore.errors import CloudError
+from labcore.tags import lab_tags, tag_spec
 
 POLL_SECONDS = 5.0
 RUNNING_TIMEOUT_SECONDS = 600.0
 MAX_PARALLEL_CALLS = 32
-
-
-@dataclass(frozen=True)
-class Image:
-    image_id: str
-    root_device: str
-
-
-def find_image(ec2, spec: LabSpec, target: Target) -> Image:
-    if spec.ami:
-        # A filter, not ImageIds: an unknown id then reads as "no image" instead of an API error.
-        images = with_retry(ec2.describe_images, Filters=[{"Name": "image-id", "Values": [spec.ami]}])["Images"]
-        if not images:
-            raise LabError(f"ami {spec.ami} does not exist in {spec.region}; fix `ami:` in the config")
-    else:
-        images = with_retry(ec2.describe_images, Owners=target.image_owners,
-                            Filters=[{"Name": "name", "Values": [target.image_name]},
-                                     {"Name": "state", "Values": ["available"]}])["Images"]
-        if not images:
-            what = "Ubuntu 18.04" if target.name == "aws" else "twin (Debian 12)"
-            raise LabError(f"no {what} image found in {spec.region} (name {target.image_name}, owner "
-                           f"{', '.join(target.image_owners)}); set `ami:` in the config")
-    newest = max(images, key=lambda i: i.get("CreationDate", ""))
-    return Image(newest["ImageId"], newest.get("RootDeviceName", "/dev/sda1"))
 
 
 def launch(ec2, spec: LabSpec, nodes: list[str], image: Image, subnet: Subnet, group_id: str) -> dict[str, str]:
@@ -57,8 +34,8 @@ def launch(ec2, spec: LabSpec, nodes: list[str], image: Image, subnet: Subnet, g
 
 def _run_one(ec2, spec: LabSpec, node: str, image: Image, subnet: Subnet, group_id: str) -> str:
     node_spec = spec.nodes[node]
-    tags = lab_tags(spec.name, node, node_spec.role, extra={**spec.tags, "lab:ssh-user": spec.ssh.user})
-    root_tags = lab_tags(spec.name, node, node_spec.role, extra={**spec.tags, "lab:volume": "root"})
+    tags = lab_tags(spec.name, node, node_spec.role, extra={**spec.tags, tag.SSH_USER: spec.ssh.user})
+    root_tags = lab_tags(spec.name, node, node_spec.role, extra={**spec.tags, tag.VOLUME: tag.ROOT_VOLUME})
     # The same token on every retry: if a throttled-looking answer hid a launch, EC2 does not launch twice.
     answer = with_retry(
         ec2.run_instances, ClientToken=uuid.uuid4().hex, ImageId=image.image_id, InstanceType=node_spec.type,

@@ -8,8 +8,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lab.discovery import LabResources
-from lab.ec2 import lab_tags, tag_spec, with_retry
-from lab.paths import write_private
+from lab.ec2 import with_retry
+from labcore.paths import write_private
+from labcore.tags import lab_tags, tag_spec
 
 
 def local_public_key(key_file: Path) -> str:

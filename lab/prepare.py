@@ -6,11 +6,11 @@ import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from lab.errors import RemoteError
 from lab.hostsfile import render_hosts
-from lab.inventory import Inventory, NodeRecord
-from lab.remote import Remote, RemoteFactory
 from lab.storage import VolumeReport, prepare_storage
+from labcore.errors import RemoteError
+from labcore.inventory import Inventory, NodeRecord
+from labcore.remote import Remote, RemoteFactory
 
 
 @dataclass

@@ -12,14 +12,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from lab import instances, keypair, network, volumes
+from lab import instances, keypair, network, security_group, volumes
 from lab.config import LabSpec
 from lab.discovery import LabResources, find_lab
-from lab.errors import CloudStateError
-from lab.inventory import Inventory, NodeRecord, VolumeRecord, save_inventory
-from lab.paths import LabPaths
 from lab.sshconfig import write_ssh_config
 from lab.target import Target
+from labcore.errors import CloudStateError
+from labcore.inventory import Inventory, NodeRecord, VolumeRecord, save_inventory
+from labcore.paths import LabPaths
 
 Progress = Callable[[str], None]
 
@@ -31,18 +31,19 @@ class UpReport:
     existing: list[str] = field(default_factory=list)
 
 
-def up(spec: LabSpec, target: Target, paths: LabPaths, *, resolve_caller: Callable[[str], str],
-       progress: Progress) -> UpReport:
+def up(spec: LabSpec, target: Target, paths: LabPaths, *, progress: Progress,
+       resolve_caller: Callable[[str], str] | None = None) -> UpReport:
+    """resolve_caller: the caller's address for `allow_from: [auto]` (default: the target's)."""
     ec2 = target.ec2_client(spec.region)
     report = UpReport()
     found = find_lab(ec2, spec.name)
     report.existing = _existing_labels(found)
     subnet = _subnet_of(ec2, spec, found)
-    ssh_cidrs = network.ssh_sources(spec, subnet.cidr, resolve_caller)
+    ssh_cidrs = network.ssh_sources(spec, subnet.cidr, resolve_caller or target.caller_cidr)
     progress(f"lab {spec.name} in {spec.region} ({subnet.subnet_id} {subnet.cidr}, {subnet.az}); "
              f"SSH allowed from {', '.join(ssh_cidrs)}")
     report.created += keypair.ensure_key_pair(ec2, spec.name, paths.key_file, found, spec.tags, progress)
-    group_id, created = network.ensure_security_group(ec2, spec, subnet, ssh_cidrs, found, progress)
+    group_id, created = security_group.ensure_security_group(ec2, spec, subnet, ssh_cidrs, found, progress)
     report.created += created
     ids = _ensure_instances_and_volumes(ec2, spec, target, subnet, group_id, found, report, progress)
     marked = volumes.delete_on_termination(ec2, list(ids.values()))
@@ -50,7 +51,7 @@ def up(spec: LabSpec, target: Target, paths: LabPaths, *, resolve_caller: Callab
         progress(f"volumes of {len(marked)} instances set to be deleted with their instance")
     report.inventory = _inventory(ec2, spec, target, paths, subnet)
     save_inventory(report.inventory, paths.inventory)
-    write_ssh_config(report.inventory, paths)
+    write_ssh_config(report.inventory, paths, target.strict_host_keys)
     progress(f"inventory written to {paths.inventory}, ssh config to {paths.ssh_config}")
     return report
 
@@ -76,7 +77,7 @@ def _ensure_instances_and_volumes(ec2, spec, target, subnet, group_id, found, re
     wanted = volumes.wanted_volumes(spec)
     have = {(v.node, v.name): v for v in found.volumes}
     missing_volumes = [v for v in wanted if (v.node, v.name) not in have]
-    image = instances.find_image(ec2, spec, target) if missing_nodes else None
+    image = target.find_image(ec2, spec) if missing_nodes else None
     if missing_nodes:
         progress(f"launching {len(missing_nodes)} instances in parallel from {image.image_id}: "
                  f"{', '.join(missing_nodes)}")

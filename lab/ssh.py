@@ -18,9 +18,9 @@ import paramiko
 from fabric import Connection
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
 
-from lab.errors import RemoteError
-from lab.inventory import Inventory, NodeRecord
-from lab.remote import RemoteFactory, RunResult
+from labcore.errors import RemoteError
+from labcore.inventory import Inventory, NodeRecord
+from labcore.remote import RemoteFactory, RunResult
 
 CONNECT_TIMEOUT = 10
 _known_hosts_lock = threading.Lock()

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab.inventory import Inventory
-from lab.paths import LabPaths, write_private
+from labcore.inventory import Inventory
+from labcore.paths import LabPaths, write_private
 
 
-def render_ssh_config(inventory: Inventory, paths: LabPaths | None = None) -> str:
-    """One Host block per node; key and known_hosts from paths when given, else from the inventory."""
+def render_ssh_config(inventory: Inventory, paths: LabPaths | None = None, strict: str = "yes") -> str:
+    """One Host block per node; key and known_hosts from paths when given, else from the inventory.
+
+    strict: StrictHostKeyChecking, the target's (yes where the keys are pinned before the first SSH)."""
     key_file = paths.key_file if paths else Path(inventory.key_file)
     known_hosts = paths.known_hosts if paths else Path(inventory.known_hosts)
-    # On the twin the host keys are pinned by `lab up`; on AWS the first contact is trusted
-    # and recorded (the console output is the only other source of the keys).
-    strict = "yes" if inventory.target == "sim" else "accept-new"
     blocks = []
     for node in inventory.nodes:
         blocks.append("\n".join([
@@ -30,5 +29,5 @@ def render_ssh_config(inventory: Inventory, paths: LabPaths | None = None) -> st
     return "# written by `lab up`; regenerated on every run\n" + "\n\n".join(blocks) + "\n"
 
 
-def write_ssh_config(inventory: Inventory, paths: LabPaths) -> None:
-    write_private(paths.ssh_config, render_ssh_config(inventory, paths))
+def write_ssh_config(inventory: Inventory, paths: LabPaths, strict: str) -> None:
+    write_private(paths.ssh_config, render_ssh_config(inventory, paths, strict))

@@ -9,9 +9,10 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from lab.errors import RemoteError
-from lab.inventory import VolumeRecord
-from lab.remote import Remote
+from labcore.devices import nitro_by_id_name
+from labcore.errors import RemoteError
+from labcore.inventory import VolumeRecord
+from labcore.remote import Remote
 
 MOUNT_ROOT = "/srv/node"
 # The guide's options without nobarrier (refused by kernels 4.19 and newer), and nofail so
@@ -29,11 +30,6 @@ class VolumeReport:
 
     def __str__(self) -> str:
         return f"{self.name}: {self.device} {self.action} xfs, mounted {MOUNT_ROOT}/{self.name}"
-
-
-def nitro_by_id_name(volume_id: str) -> str:
-    """The link udev makes on a Nitro instance: the volume id, without its dash, is the NVMe serial."""
-    return f"nvme-Amazon_Elastic_Block_Store_{volume_id.replace('-', '')}"
 
 
 def device_candidates(volume: VolumeRecord) -> list[str]:

@@ -1,58 +1,111 @@
-"""Which EC2 the lab talks to: real AWS, or the local twin (a moto server on 127.0.0.1).
+"""Which EC2 the lab talks to, as an object that carries what differs: real AWS or the local twin.
 
-The rest of the code receives a boto3 EC2 client from here and cannot tell the two
-apart: the endpoint URL and the credentials are the only difference.
+The rest of the code receives a boto3 EC2 client from a Target and cannot tell the two
+apart; what does differ (starting the twin, the caller's address, where host keys come
+from, what is left to clean after `down`) is a method of the target, never an `if` on its
+name. The twin's target lives in twin/target.py and is imported only when asked for.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib
+from typing import TYPE_CHECKING, Callable
 
 import boto3
 from botocore.config import Config
 
-TARGETS = ("aws", "sim")
+from lab.images import Image, image_by_id, image_by_name
+
+if TYPE_CHECKING:
+    from lab.config import LabSpec
+    from labcore.inventory import Inventory
+    from labcore.paths import LabPaths
+
+Progress = Callable[[str], None]
 
 # One retry policy, ours (lab/ec2.py, tenacity): botocore's own retries are switched off
 # so that a throttled call is not retried 5 x 5 times and every retry is counted.
-_CLIENT_CONFIG = Config(retries={"total_max_attempts": 1, "mode": "standard"}, max_pool_connections=32,
-                        connect_timeout=10, read_timeout=60)
-
+CLIENT_CONFIG = Config(retries={"total_max_attempts": 1, "mode": "standard"}, max_pool_connections=32,
+                       connect_timeout=10, read_timeout=60)
 
 # Canonical's account; the seed guide's Ubuntu 18.04 LTS server image, newest first.
 UBUNTU_OWNER = "099720109477"
 UBUNTU_1804_NAME = "ubuntu/images/hvm-ssd/ubuntu-bionic-18.04-amd64-server-*"
-# The twin registers this image in its moto server at start; its bodies run Debian 12.
-SIM_IMAGE_NAME = "lab-sim/debian-12-amd64"
 
 
-@dataclass(frozen=True)
 class Target:
-    name: str  # "aws" or "sim"
-    endpoint_url: str | None = None  # None on aws: boto3 then honours AWS_ENDPOINT_URL itself
+    """What every target answers; subclasses say what is their own."""
+
+    name = ""
+    ssh_via_private_ip = False  # reach hosts by private IP (the twin's sit on a bridge of this machine)
+    host_os: str | None = None  # the OS the target's hosts really run, when the target decides it
+    strict_host_keys = "accept-new"  # ssh_config's StrictHostKeyChecking once `lab up` has run
+
+    def __init__(self, endpoint_url: str | None = None):
+        self.endpoint_url = endpoint_url
+
+    def _session(self, region: str):
+        return boto3.session.Session(region_name=region)
+
+    def ec2_client(self, region: str):
+        return self._session(region).client("ec2", endpoint_url=self.endpoint_url, config=CLIENT_CONFIG)
+
+    def start(self, spec: "LabSpec", progress: Progress) -> None:
+        """Make this target's EC2 reachable for a run that creates things (`lab up`)."""
+
+    def connect(self) -> bool:
+        """Find this target's EC2 for a run that reads or deletes; False when there is none."""
+        return True
+
+    def describe(self, spec: "LabSpec") -> str | None:
+        """A line for `lab up` saying what this target is, when it is not plain AWS."""
+        return None
+
+    def caller_cidr(self, subnet_cidr: str) -> str:
+        """The address SSH comes from, for `allow_from: [auto]`."""
+        raise NotImplementedError
+
+    def find_image(self, ec2, spec: "LabSpec") -> Image:
+        raise NotImplementedError
+
+    def pin_host_keys(self, ec2, inventory: "Inventory", progress: Progress) -> None:
+        """Write the hosts' SSH host keys to the inventory's known_hosts before the first SSH."""
+
+    def down_without_api(self, paths: "LabPaths", progress: Progress) -> list[str]:
+        """When connect() found no EC2: remove what the lab left on this machine; what went."""
+        return []
+
+    def after_down(self, progress: Progress) -> None:
+        """After `lab down` deleted the lab's resources through the API."""
+
+
+class AwsTarget(Target):
+    """Real EC2 through the standard boto3 chain (AWS_PROFILE, AWS_REGION, credentials,
+    AWS_ENDPOINT_URL): the only target that ever spends money."""
+
+    name = "aws"
 
     @property
     def image_owners(self) -> list[str]:
-        return ["self"] if self.name == "sim" else [UBUNTU_OWNER]
+        return [UBUNTU_OWNER]
 
-    @property
-    def image_name(self) -> str:
-        return SIM_IMAGE_NAME if self.name == "sim" else UBUNTU_1804_NAME
+    def caller_cidr(self, subnet_cidr: str) -> str:
+        from lab.network import detect_caller_cidr
 
-    @property
-    def ssh_via_private_ip(self) -> bool:
-        """The twin's hosts sit on a bridge of this machine: reach them by private IP."""
-        return self.name == "sim"
+        return detect_caller_cidr(subnet_cidr)
 
-    @property
-    def host_os(self) -> str | None:
-        """The OS the target's hosts really run, when the target decides it (the twin: Debian 12)."""
-        return "debian-12" if self.name == "sim" else None
+    def find_image(self, ec2, spec: "LabSpec") -> Image:
+        if spec.ami:
+            return image_by_id(ec2, spec.ami, spec.region)
+        return image_by_name(ec2, self.image_owners, UBUNTU_1804_NAME, "Ubuntu 18.04", spec.region)
 
-    def ec2_client(self, region: str):
-        if self.name == "sim":
-            session = boto3.session.Session(aws_access_key_id="sim", aws_secret_access_key="sim",
-                                            region_name=region)
-        else:
-            session = boto3.session.Session(region_name=region)
-        return session.client("ec2", endpoint_url=self.endpoint_url, config=_CLIENT_CONFIG)
+
+# name -> "module:class"; a target's module is imported only when it is asked for.
+_REGISTRY = {"aws": "lab.target:AwsTarget", "sim": "twin.target:TwinTarget"}
+TARGETS = tuple(_REGISTRY)
+
+
+def target_for(name: str, endpoint_url: str | None = None) -> Target:
+    """The target called name (`--target`)."""
+    module, _, cls = _REGISTRY[name].partition(":")
+    return getattr(importlib.import_module(module), cls)(endpoint_url)

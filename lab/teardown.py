@@ -19,9 +19,9 @@ from botocore.exceptions import ClientError
 
 from lab.discovery import LabResources, find_lab
 from lab.ec2 import error_code, with_retry
-from lab.errors import CloudError
-from lab.paths import LabPaths
 from lab.target import Target
+from labcore.errors import CloudError
+from labcore.paths import LabPaths
 
 Progress = Callable[[str], None]
 

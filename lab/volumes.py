@@ -12,8 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from lab.config import LabSpec
-from lab.ec2 import lab_tags, tag_spec, with_retry
-from lab.errors import CloudError
+from lab.ec2 import with_retry
+from labcore import tags as tag
+from labcore.errors import CloudError
+from labcore.tags import lab_tags, tag_spec
 
 POLL_SECONDS = 2.0
 AVAILABLE_TIMEOUT_SECONDS = 300.0
@@ -47,7 +49,7 @@ def create(ec2, spec: LabSpec, volumes: list[WantedVolume],
     """Each volume in the zone of its node, all at once; (node, logical name) -> volume id."""
 
     def one(v: WantedVolume) -> str:
-        tags = lab_tags(spec.name, v.node, spec.nodes[v.node].role, extra={**spec.tags, "lab:volume": v.name})
+        tags = lab_tags(spec.name, v.node, spec.nodes[v.node].role, extra={**spec.tags, tag.VOLUME: v.name})
         tags["Name"] = f"{spec.name}-{v.node}-{v.name}"
         return with_retry(ec2.create_volume, AvailabilityZone=zone_of[v], Size=v.size_gb,
                           VolumeType=spec.volume_type, TagSpecifications=[tag_spec("volume", tags)])["VolumeId"]

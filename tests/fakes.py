@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
-from lab.remote import RunResult
+from labcore.remote import RunResult
 
 Answer = RunResult | Callable[[str, str | None], RunResult]
 

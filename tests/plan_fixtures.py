@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from bootstrap.context import PlanContext
 from bootstrap.plan import Plan, Step
-from lab.inventory import Inventory, NodeRecord, VolumeRecord
-from lab.secrets import generate
+from labcore.inventory import Inventory, NodeRecord, VolumeRecord
+from labcore.secrets import generate
 
 IPS = {"controller": "10.0.0.11", "object1": "10.0.0.51", "object2": "10.0.0.52"}
 

@@ -18,15 +18,15 @@ import time
 from pathlib import Path
 
 import pytest
+from plan_fixtures import IPS, inventory
 
 from bootstrap.components import base
 from bootstrap.plan import Plan
 from bootstrap.planner import build_plan
 from bootstrap.runner import run_plan
 from lab.hostsfile import BEGIN, END, render_hosts
-from lab.remote import RunResult
-from lab.secrets import generate
-from plan_fixtures import IPS, inventory
+from labcore.remote import RunResult
+from labcore.secrets import generate
 
 IMAGE_HOSTS = "127.0.0.1 localhost\n127.0.1.1 ubuntu-bionic\n::1 ip6-localhost ip6-loopback\n"
 # Absolute paths the steps touch; moved under the host's directory (never this machine's).
@@ -217,7 +217,7 @@ def test_hosts_script_writes_exactly_what_lab_up_writes(tmp_path):
 def test_hosts_script_is_valid_python_3_6_for_ubuntu_1804():
     source = base.hosts_script(inventory())
     ast.parse(source, feature_version=(3, 6))
-    assert "annotations" not in source and "lab.inventory" not in source
+    assert "annotations" not in source and "labcore.inventory" not in source
 
 
 def test_package_archive_is_not_redone_because_lists_got_old():

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from plan_fixtures import inventory
 
 from lab import cli
-from lab.inventory import save_inventory
-from lab.paths import LabPaths
-from plan_fixtures import inventory
+from labcore.inventory import save_inventory
+from labcore.paths import LabPaths
 
 CONFIG = (Path(__file__).resolve().parent.parent / "configs" / "lab.yaml").read_text()
 

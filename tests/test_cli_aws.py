@@ -10,7 +10,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from lab import cli, instances, teardown, volumes
-from lab.paths import LabPaths
+from labcore.paths import LabPaths
 
 ROOT = Path(__file__).resolve().parent.parent
 

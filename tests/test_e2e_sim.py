@@ -22,8 +22,8 @@ import boto3
 import pytest
 import yaml
 
-from lab.sim.container import find_init, machine_name
-from lab.sim.cpu import CpuCgroups
+from twin.container import find_init, machine_name
+from twin.cpu import CpuCgroups
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +33,7 @@ LAB = "rocky-lab"
 
 
 def _requirements_missing() -> str | None:
-    from lab.sim.client import host_requirements_missing
+    from twin.client import host_requirements_missing
 
     reason = host_requirements_missing()
     if reason is None and shutil.which("ssh") is None:
@@ -114,7 +114,7 @@ def _traces() -> dict[str, list[str]]:
         # A killed daemon's nspawn children are reaped by PID 1, whenever it gets to it:
         # a <defunct> entry is a dead process holding nothing, not a trace of the lab.
         "processes": [p for p in lines(["ps", "-eo", "pid,args"])
-                      if ("systemd-nspawn" in p or "lab.sim.daemon" in p) and "<defunct>" not in p],
+                      if ("systemd-nspawn" in p or "twin.daemon" in p) and "<defunct>" not in p],
         "cgroups": _cgroups(),
     }
 

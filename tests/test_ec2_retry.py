@@ -7,7 +7,8 @@ from botocore.exceptions import ClientError
 from tenacity import wait_none
 
 from lab import ec2
-from lab.errors import CloudError
+from labcore import tags
+from labcore.errors import CloudError
 
 
 @pytest.fixture(autouse=True)
@@ -93,10 +94,10 @@ class _State:
 
 
 def test_lab_tags_name_every_resource_after_lab_and_node():
-    assert ec2.lab_tags("rocky-lab", "object1", "object", extra={"team": "infra"}) == {
+    assert tags.lab_tags("rocky-lab", "object1", "object", extra={"team": "infra"}) == {
         "team": "infra", "lab:name": "rocky-lab", "Name": "rocky-lab-object1", "lab:node": "object1",
         "lab:role": "object"}
-    assert ec2.lab_tags("rocky-lab") == {"lab:name": "rocky-lab", "Name": "rocky-lab"}
-    assert ec2.tag_spec("volume", {"lab:name": "x"}) == {"ResourceType": "volume",
+    assert tags.lab_tags("rocky-lab") == {"lab:name": "rocky-lab", "Name": "rocky-lab"}
+    assert tags.tag_spec("volume", {"lab:name": "x"}) == {"ResourceType": "volume",
                                                          "Tags": [{"Key": "lab:name", "Value": "x"}]}
-    assert ec2.lab_filter("x") == [{"Name": "tag:lab:name", "Values": ["x"]}]
+    assert tags.lab_filter("x") == [{"Name": "tag:lab:name", "Values": ["x"]}]

@@ -6,11 +6,12 @@ import json
 import os
 from pathlib import Path
 
-from lab import cli
-from lab.inventory import save_inventory
-from lab.paths import LabPaths
-from lab.secrets import load_or_create
 from plan_fixtures import inventory
+
+from lab import cli
+from labcore.inventory import save_inventory
+from labcore.paths import LabPaths
+from labcore.secrets import load_or_create
 
 CONFIG = str(Path(__file__).resolve().parent.parent / "configs" / "lab.yaml")
 

@@ -10,14 +10,14 @@ import subprocess
 import sys
 
 import pytest
-
-from bootstrap.plan import PHASE_NEEDS, PHASES, phases_needed
-from bootstrap.planner import build_plan
-from bootstrap.components import openstack_batch
-from bootstrap.components.keystone import openrc
 from identity_host import IdentityHost
 from plan_fixtures import context, file_on, inventory, step_named
-from lab.secrets import generate
+
+from bootstrap.components import openstack_batch
+from bootstrap.components.keystone import openrc
+from bootstrap.plan import PHASE_NEEDS, PHASES, phases_needed
+from bootstrap.planner import build_plan
+from labcore.secrets import generate
 
 
 @pytest.fixture(params=["ubuntu-18.04", "debian-12"])

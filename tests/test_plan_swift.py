@@ -14,14 +14,14 @@ import subprocess
 import sys
 
 import pytest
+from identity_host import IdentityHost
 
 from bootstrap.components import finalize, swift_proxy, swift_rings, swift_storage
 from bootstrap.context import PlanContext, enable_units
 from bootstrap.plan import Plan, Step
-from lab.errors import LabError
-from lab.inventory import Inventory, NodeRecord, VolumeRecord
-from lab.secrets import MASK, generate
-from identity_host import IdentityHost
+from labcore.errors import LabError
+from labcore.inventory import Inventory, NodeRecord, VolumeRecord
+from labcore.secrets import MASK, generate
 
 MODULES = (swift_proxy, swift_storage, swift_rings, finalize)
 GUIDE_PIPELINE = ("catch_errors gatekeeper healthcheck proxy-logging cache container_sync bulk ratelimit authtoken "

@@ -13,13 +13,15 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from moto import mock_aws
 from tenacity import wait_none
 
-from lab import ec2 as lab_ec2, instances, network, provision, volumes
+from lab import ec2 as lab_ec2
+from lab import instances, network, provision, security_group, volumes
 from lab.config import parse_config
-from lab.errors import CloudError, LabError
-from lab.paths import LabPaths
 from lab.ports import SERVICE_PORTS
 from lab.sshconfig import render_ssh_config
-from lab.target import UBUNTU_1804_NAME, Target
+from lab.target import UBUNTU_1804_NAME, AwsTarget, Target
+from labcore.errors import CloudError, LabError
+from labcore.paths import LabPaths
+from twin.target import TwinTarget
 
 REGION = "ap-northeast-2"
 CALLER = "198.51.100.7/32"
@@ -37,7 +39,7 @@ def ec2(monkeypatch):
     monkeypatch.setattr(instances, "POLL_SECONDS", 0.0)
     monkeypatch.setattr(volumes, "POLL_SECONDS", 0.0)
     # moto registers images under the test account, never Canonical's: look them up there.
-    monkeypatch.setattr(Target, "image_owners", property(lambda self: ["self"]))
+    monkeypatch.setattr(AwsTarget, "image_owners", property(lambda self: ["self"]))
     # moto's thousands of default images cost a second per test; these tests register their own.
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     with mock_aws():
@@ -58,7 +60,7 @@ def spec_with(extra: str = "", text: str = CONFIG):
 
 def run_up(spec, lines=None):
     paths = LabPaths.for_lab(spec.name).ensure()
-    return provision.up(spec, Target("aws"), paths, resolve_caller=lambda cidr: CALLER,
+    return provision.up(spec, AwsTarget(), paths, resolve_caller=lambda cidr: CALLER,
                         progress=(lines if lines is not None else []).append)
 
 
@@ -260,7 +262,7 @@ def test_explicit_allow_from_needs_no_lookup(ec2):
     def no_lookup(cidr):
         raise AssertionError("looked up the caller")
 
-    provision.up(spec, Target("aws"), paths, resolve_caller=no_lookup, progress=lambda m: None)
+    provision.up(spec, AwsTarget(), paths, resolve_caller=no_lookup, progress=lambda m: None)
     ssh = [p for p in lab_group(ec2)["IpPermissions"] if p.get("FromPort") == 22][0]
     assert [r["CidrIp"] for r in ssh["IpRanges"]] == ["203.0.113.0/28"]
 
@@ -349,7 +351,7 @@ def test_security_group_drift_is_repaired_by_the_next_up(ec2):
 
 
 def test_desired_ingress_opens_service_ports_to_the_group_and_ssh_to_the_caller_only():
-    rules = network.desired_ingress("sg-1", ["198.51.100.7/32"])
+    rules = security_group.desired_ingress("sg-1", ["198.51.100.7/32"])
     from_group = {(r["IpProtocol"], r["FromPort"], r["ToPort"]) for r in rules if r.get("UserIdGroupPairs")}
     assert ("icmp", -1, -1) in from_group
     assert {(p.protocol, p.from_port, p.to_port) for p in SERVICE_PORTS} <= from_group
@@ -370,8 +372,7 @@ def test_ssh_config_lets_plain_ssh_reach_every_node(ec2):
         assert f"HostName {node.public_ip}" in block and "User ubuntu" in block
         assert f"UserKnownHostsFile {paths.known_hosts.resolve()}" in block
         assert "IdentitiesOnly yes" in block and "StrictHostKeyChecking accept-new" in block
-    sim = report.inventory.model_copy(update={"target": "sim"})
-    assert "StrictHostKeyChecking yes" in render_ssh_config(sim, paths)
+    assert "StrictHostKeyChecking yes" in render_ssh_config(report.inventory, paths, TwinTarget.strict_host_keys)
 
 
 def test_pinned_ami_is_used_and_a_wrong_one_is_named(ec2):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-import io
 import hashlib
+import io
 import re
 import shlex
 import stat
@@ -12,16 +12,16 @@ import threading
 import time
 
 import pytest
+from fakes import FakeFleet, FakeRemote
 from rich.console import Console
 
 from bootstrap.plan import CopySpec, FileSpec, Plan, Step
 from bootstrap.report import render_plan, render_run, summary_line
 from bootstrap.runner import StepFailed, run_plan
-from lab.errors import RemoteError
-from lab.inventory import Inventory, NodeRecord
-from lab.remote import RunResult
-from lab.secrets import MASK, Secrets
-from fakes import FakeFleet, FakeRemote
+from labcore.errors import RemoteError
+from labcore.inventory import Inventory, NodeRecord
+from labcore.remote import RunResult
+from labcore.secrets import MASK, Secrets
 
 SECRET = "5ecret-5ecret-5ecret"
 SECRETS = Secrets({"admin_pass": SECRET})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import stat
 
 from bootstrap.plan import FileSpec, Plan, Step
-from lab.secrets import MASK, SECRET_NAMES, load_or_create
+from labcore.secrets import MASK, SECRET_NAMES, load_or_create
 
 
 def test_secrets_are_generated_once_with_mode_0600(tmp_path):

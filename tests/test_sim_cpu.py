@@ -12,9 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from lab.sim.cpu import (METAL_FACTOR, PARENT, UNKNOWN_FACTOR, V1_SHARES, V2_WEIGHT, CpuCgroups, WeightScale,
-                         size_factor)
-from lab.sim.hostcmd import HostCommandError
+from twin.cpu import (
+    METAL_FACTOR,
+    PARENT,
+    UNKNOWN_FACTOR,
+    V1_SHARES,
+    V2_WEIGHT,
+    CpuCgroups,
+    WeightScale,
+    size_factor,
+)
+from twin.hostcmd import HostCommandError
 
 MACHINE = "lab-0123456789ab"
 
@@ -136,7 +144,7 @@ def test_v2_root_that_cannot_hand_on_cpu_shares_equally_and_says_so_once(tmp_pat
     (tmp_path / "cgroup.subtree_control").unlink()
     (tmp_path / "cgroup.subtree_control").mkdir()  # writing it fails, as EBUSY would
     cpu = CpuCgroups(tmp_path)
-    with caplog.at_level(logging.WARNING, logger="lab.sim.cpu"):
+    with caplog.at_level(logging.WARNING, logger="twin.cpu"):
         assert cpu.ensure(MACHINE, "t3.large") is None
         assert cpu.ensure("lab-other", "t3.medium") is None
     assert len(caplog.records) == 1 and "share the CPU equally" in caplog.records[0].getMessage()
@@ -147,7 +155,7 @@ def test_without_a_cpu_controller_nothing_is_made_and_it_says_so_once(tmp_path, 
     (tmp_path / "unified").mkdir()
     (tmp_path / "cgroup.controllers").write_text("io memory pids\n")
     cpu = CpuCgroups(tmp_path)
-    with caplog.at_level(logging.WARNING, logger="lab.sim.cpu"):
+    with caplog.at_level(logging.WARNING, logger="twin.cpu"):
         assert cpu.ensure(MACHINE, "t3.large") is None
         assert cpu.ensure("lab-other", "t3.medium") is None
     assert len(caplog.records) == 1 and "share the CPU equally" in caplog.records[0].getMessage()

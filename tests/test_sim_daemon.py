@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from lab.errors import LabError
-from lab.sim import client, server
-from lab.sim.daemon import Daemon, NullBodies, StateFiles
-from lab.target import SIM_IMAGE_NAME
+from labcore.errors import LabError
+from twin import client, server
+from twin.daemon import Daemon, NullBodies, StateFiles
+from twin.server import SIM_IMAGE_NAME
 
 REGION = "ap-northeast-2"
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH2wSBYcsLEJXKOHd8E77T1vGsPDx7DI5kaoShyN1dtz"
@@ -200,7 +200,7 @@ def test_the_server_tells_about_client_requests_but_not_the_reconcilers_own(tmp_
 def test_a_quiet_daemon_makes_no_api_calls_and_a_client_request_wakes_it_at_once(tmp_path, monkeypatch):
     import threading
 
-    from lab.sim import daemon as daemon_module
+    from twin import daemon as daemon_module
 
     monkeypatch.setattr(daemon_module, "QUIET_PASS_SECONDS", 60.0)
     poked = threading.Event()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lab.sim.firewall import render_ruleset
-from lab.sim.model import IngressRule, InstanceBody
+from twin.firewall import render_ruleset
+from twin.model import IngressRule, InstanceBody
 
 MEMBERS = ("172.31.0.4/32", "172.31.0.5/32")
 

@@ -7,8 +7,8 @@ from dataclasses import asdict, replace
 import boto3
 from moto import mock_aws
 
-from lab.sim.model import IngressRule, InstanceBody, VolumeBody, body_from_dict
-from lab.sim.reconciler import Reconciler, desired_bodies, observe, reconcile
+from twin.model import IngressRule, InstanceBody, VolumeBody, body_from_dict
+from twin.reconciler import Reconciler, desired_bodies, observe, reconcile
 
 SUBNET = {"SubnetId": "subnet-1", "CidrBlock": "172.31.0.0/20"}
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH2wSBYcsLEJXKOHd8E77T1vGsPDx7DI5kaoShyN1dtz lab"

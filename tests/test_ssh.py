@@ -6,11 +6,11 @@ import subprocess
 
 import paramiko
 import pytest
-
-from lab.errors import RemoteError
-from lab.remote import RunResult
-from lab.ssh import FabricRemote, known_host_names, sudo_wrap, wait_for_ssh
 from plan_fixtures import inventory
+
+from lab.ssh import FabricRemote, known_host_names, sudo_wrap, wait_for_ssh
+from labcore.errors import RemoteError
+from labcore.remote import RunResult
 
 
 def _as_sshd_would(wrapped: tuple[str, str]) -> subprocess.CompletedProcess:

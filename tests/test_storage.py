@@ -5,15 +5,15 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from fakes import FakeRemote
-from lab.errors import RemoteError
-from lab.hostsfile import render_hosts
-from lab.inventory import VolumeRecord
-from lab.prepare import prepare_hosts
-from lab.remote import RunResult
-from lab.storage import device_candidates, prepare_storage
 from plan_fixtures import inventory
+
+from lab.hostsfile import render_hosts
+from lab.prepare import prepare_hosts
+from lab.storage import device_candidates, prepare_storage
+from labcore.errors import RemoteError
+from labcore.inventory import VolumeRecord
+from labcore.remote import RunResult
 
 
 class DiskHost(FakeRemote):

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import itertools
 import threading
+from types import SimpleNamespace
 
 import boto3
 import pytest
 from moto import mock_aws
 
 from lab import teardown
-from lab.errors import CloudError
-from lab.paths import LabPaths
-from lab.target import Target
+from lab.target import AwsTarget, Target
+from labcore.errors import CloudError
+from labcore.paths import LabPaths
 
 REGION = "ap-northeast-2"
 
@@ -110,7 +109,7 @@ def nothing(left: dict[str, list[str]]) -> bool:
 
 
 def down(lab: str, lines: list[str] | None = None) -> teardown.DownReport:
-    return teardown.down(lab, REGION, Target("aws"), progress=(lines if lines is not None else []).append)
+    return teardown.down(lab, REGION, AwsTarget(), progress=(lines if lines is not None else []).append)
 
 
 class Injector:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import io
 
+from fakes import FakeFleet
 from rich.console import Console
 
 from bootstrap.report import render_checks
 from bootstrap.verify import run_checks, verify_checks
-from fakes import FakeFleet
-from lab.inventory import Inventory, NodeRecord, VolumeRecord
-from lab.remote import RunResult
-from lab.secrets import MASK, Secrets
+from labcore.inventory import Inventory, NodeRecord, VolumeRecord
+from labcore.remote import RunResult
+from labcore.secrets import MASK, Secrets
 
 SECRET = "0123456789abcdef0123456789abcdef"
 SECRETS = Secrets({"admin_pass": SECRET})

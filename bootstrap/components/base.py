@@ -15,7 +15,7 @@ import shlex
 from bootstrap.context import STAMP_DIR, PlanContext, commands_stamp
 from bootstrap.plan import FileSpec, Step
 from lab import hostsfile
-from lab.inventory import Inventory, NodeRecord
+from labcore.inventory import Inventory, NodeRecord
 
 ARCHIVE_STAMP = f"{STAMP_DIR}/package-archive.done"
 APT_LISTS = "/var/lib/apt/lists"

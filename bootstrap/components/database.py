@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import shlex
 
-from bootstrap.plan import FileSpec, Step
 from bootstrap.context import PlanContext, enable_units
+from bootstrap.plan import FileSpec, Step
 
 OPENSTACK_CNF = "/etc/mysql/mariadb.conf.d/99-openstack.cnf"
 

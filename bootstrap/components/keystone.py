@@ -9,14 +9,27 @@ from __future__ import annotations
 import shlex
 
 from bootstrap.components.database import mysql
-from bootstrap.components.openstack_batch import (batch_step, confirm, run_batch, say, say_set_or_create,
-                                                  say_unless_counted)
+from bootstrap.components.openstack_batch import (
+    batch_step,
+    confirm,
+    run_batch,
+    say,
+    say_set_or_create,
+    say_unless_counted,
+)
 from bootstrap.components.swift_proxy import render_ini
-from bootstrap.context import (ADMIN_OPENRC, DEMO_OPENRC, KEYSTONE_URL, REGION, PlanContext, enable_units,
-                               in_parallel)
+from bootstrap.context import (
+    ADMIN_OPENRC,
+    DEMO_OPENRC,
+    KEYSTONE_URL,
+    REGION,
+    PlanContext,
+    enable_units,
+    in_parallel,
+)
 from bootstrap.plan import FileSpec, Step
-from lab.inventory import Inventory
-from lab.secrets import Secrets
+from labcore.inventory import Inventory
+from labcore.secrets import Secrets
 
 KEYSTONE_CONF = "/etc/keystone/keystone.conf"
 UWSGI_INI = "/etc/keystone/keystone-uwsgi.ini"

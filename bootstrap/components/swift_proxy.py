@@ -11,7 +11,13 @@ import configparser
 import io
 
 from bootstrap.components.database import mysql
-from bootstrap.components.openstack_batch import confirm, run_batch, say, say_set_or_create, say_unless_counted
+from bootstrap.components.openstack_batch import (
+    confirm,
+    run_batch,
+    say,
+    say_set_or_create,
+    say_unless_counted,
+)
 from bootstrap.context import REGION, STAMP_DIR, PlanContext, commands_stamp
 from bootstrap.plan import FileSpec, Step
 

@@ -18,7 +18,7 @@ from bootstrap.components.swift_proxy import SWIFT_DIR
 from bootstrap.components.swift_storage import SERVER_PORTS
 from bootstrap.context import PlanContext, in_parallel
 from bootstrap.plan import CopySpec, Step
-from lab.errors import LabError
+from labcore.errors import LabError
 
 PART_POWER = 10
 MIN_PART_HOURS = 1

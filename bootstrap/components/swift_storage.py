@@ -11,7 +11,7 @@ from bootstrap.components.swift_proxy import SWIFT_DIR, render_ini
 from bootstrap.context import PlanContext, enable_units
 from bootstrap.plan import FileSpec, Step
 from bootstrap.profiles import Profile
-from lab.inventory import NodeRecord
+from labcore.inventory import NodeRecord
 
 DEVICES_DIR = "/srv/node"
 RECON_CACHE = "/var/cache/swift"

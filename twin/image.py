@@ -15,7 +15,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from lab.sim.hostcmd import sh
+from twin.hostcmd import sh
 
 APT_ARCHIVES = Path("var/cache/apt/archives")
 # What a Debian cloud image's /etc/hosts holds before cloud-init adds the instance's names.

@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from lab.sim.hostcmd import sh
+from twin.hostcmd import sh
 
 
 def create_sparse(path: Path, size_gb: int) -> None:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.sim.hostcmd import HostCommandError
+from twin.hostcmd import HostCommandError
 
 log = logging.getLogger(__name__)
 

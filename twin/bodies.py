@@ -7,7 +7,7 @@ Everything a body is lives on disk, so any process can find it and take it away:
                               /nspawn.pid    the systemd-nspawn process; /console.log its output
     STATE/volumes/<volume id>.img            sparse file; its loop device is found by `losetup -j`
     network namespace lab-<id>, veth lv<id>, bridge labbr0, nftables tables ip lab_sim{,_nat}
-    cpu cgroup .../openstack-ec2-lab/lab-<id> in the cgroup filesystem (lab/sim/cpu.py)
+    cpu cgroup .../openstack-ec2-lab/lab-<id> in the cgroup filesystem (twin/cpu.py)
 
 The root filesystem and the apt download cache are shared by every lab of this machine
 under $LAB_SIM_CACHE (default /var/cache/openstack-ec2-lab): they are caches, not state.
@@ -22,13 +22,13 @@ import os
 import shutil
 from pathlib import Path
 
-from lab.sim import container, image, loopdev, netns
-from lab.sim.cpu import CpuCgroups
-from lab.sim.firewall import FAMILY, TABLE, apply_text, render_ruleset
-from lab.sim.hostcmd import HostCommandError, sh
-from lab.sim.model import InstanceBody, VolumeBody, body_from_dict
-from lab.sim.rootfs import ensure_rootfs
-from lab.storage import nitro_by_id_name
+from labcore.devices import nitro_by_id_name
+from twin import container, image, loopdev, netns
+from twin.cpu import CpuCgroups
+from twin.firewall import FAMILY, TABLE, apply_text, render_ruleset
+from twin.hostcmd import HostCommandError, sh
+from twin.model import InstanceBody, VolumeBody, body_from_dict
+from twin.rootfs import ensure_rootfs
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ the same per-instance chain, which ends in drop.
 
 from __future__ import annotations
 
-from lab.sim.model import IngressRule, InstanceBody
+from twin.model import IngressRule, InstanceBody
 
 TABLE = "lab_sim"
 FAMILY = "ip"

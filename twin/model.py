@@ -1,7 +1,7 @@
 """What the twin's reconciler wants each running instance's body to be: plain data.
 
-The reconciler (lab/sim/reconciler.py) derives these from the EC2 API's state; the body
-layer (lab/sim/bodies.py and friends) makes the host match them.
+The reconciler (twin/reconciler.py) derives these from the EC2 API's state; the body
+layer (twin/bodies.py and friends) makes the host match them.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class InstanceBody:
     public_key: str  # the key pair's OpenSSH public key
     volumes: tuple[VolumeBody, ...] = ()
     ingress: tuple[IngressRule, ...] = ()
-    # e.g. t3.large: sets the container's CPU weight (lab/sim/cpu.py). Empty in bodies saved
+    # e.g. t3.large: sets the container's CPU weight (twin/cpu.py). Empty in bodies saved
     # before it was recorded, and in the floor bench's lone container.
     instance_type: str = ""
 
@@ -53,7 +53,7 @@ def body_from_dict(data: dict) -> InstanceBody:
 
 
 class BodyLayer(Protocol):
-    """What the reconciler asks of the host (implemented in lab/sim/bodies.py).
+    """What the reconciler asks of the host (implemented in twin/bodies.py).
 
     Every method is idempotent, and state lives on disk under the twin's state folder so
     that a new daemon, or `lab down` after the daemon died, can find and remove everything.

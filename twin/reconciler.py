@@ -14,7 +14,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from lab.sim.model import BodyLayer, IngressRule, InstanceBody, VolumeBody
+from labcore import tags as tag
+from twin.model import BodyLayer, IngressRule, InstanceBody, VolumeBody
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def _volumes_of(instance: dict, describe_volumes: dict) -> tuple[VolumeBody, ...
     root = instance.get("RootDeviceName")
     attached = []
     for volume in describe_volumes.get("Volumes", []):
-        if _tags(volume).get("lab:volume") == "root":
+        if _tags(volume).get(tag.VOLUME) == tag.ROOT_VOLUME:
             continue
         for att in volume.get("Attachments") or []:
             if (att.get("InstanceId") == instance["InstanceId"] and att.get("State") in ("attaching", "attached")
@@ -103,7 +104,7 @@ def desired_bodies(describe_instances: dict, describe_volumes: dict, describe_se
     bodies = []
     for instance in instances:
         tags = _tags(instance)
-        if not _is_live(instance) or "lab:name" not in tags:
+        if not _is_live(instance) or tag.NAME not in tags:
             continue
         subnet_cidr = subnets.get(instance.get("SubnetId", ""))
         ip = instance.get("PrivateIpAddress")
@@ -112,10 +113,10 @@ def desired_bodies(describe_instances: dict, describe_volumes: dict, describe_se
                         instance["InstanceId"], ip, subnet_cidr)
             continue
         bodies.append(InstanceBody(
-            instance_id=instance["InstanceId"], lab=tags["lab:name"],
-            hostname=tags.get("lab:node") or tags.get("Name") or instance["InstanceId"],
+            instance_id=instance["InstanceId"], lab=tags[tag.NAME],
+            hostname=tags.get(tag.NODE) or tags.get("Name") or instance["InstanceId"],
             private_ip=instance["PrivateIpAddress"], subnet_cidr=subnet_cidr,
-            ssh_user=tags.get("lab:ssh-user") or DEFAULT_SSH_USER,
+            ssh_user=tags.get(tag.SSH_USER) or DEFAULT_SSH_USER,
             public_key=keys.get(instance.get("KeyName", ""), ""),
             volumes=_volumes_of(instance, describe_volumes),
             ingress=_ingress_of(instance, groups, members),

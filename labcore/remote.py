@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from lab.inventory import NodeRecord
+from labcore.inventory import NodeRecord
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The twin's background process: the moto server plus the reconcile loop that gives instances bodies.
 
-    python -m lab.sim.daemon --state-dir DIR --region R [--bodies host|null]
+    python -m twin.daemon --state-dir DIR --region R [--bodies host|null]
 
 It writes DIR/endpoint, DIR/daemon.pid and DIR/body-layer, logs to DIR/daemon.log and
 reconciles every region listed in DIR/regions (clients append to it). It stops by itself
@@ -26,11 +26,11 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from lab.sim import server
-from lab.sim.model import BodyLayer, InstanceBody, body_from_dict
-from lab.sim.reconciler import Reconciler, observe
+from twin import server
+from twin.model import BodyLayer, InstanceBody, body_from_dict
+from twin.reconciler import Reconciler, observe
 
-log = logging.getLogger("lab.sim.daemon")
+log = logging.getLogger("twin.daemon")
 
 PASS_SECONDS = 1.0  # between passes while they still change something
 # With no client request at all, a pass now and then still notices a body that died.
@@ -153,7 +153,7 @@ class NullBodies:
 
 
 def _host_bodies(state_dir: Path) -> BodyLayer:
-    from lab.sim.bodies import HostBodies  # needs root tools; imported only when used
+    from twin.bodies import HostBodies  # needs root tools; imported only when used
 
     return HostBodies(state_dir)
 
@@ -244,7 +244,7 @@ def _setup_logging(files: StateFiles) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lab.sim.daemon", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m twin.daemon", description=__doc__.splitlines()[0])
     parser.add_argument("--state-dir", required=True, type=Path)
     parser.add_argument("--region", required=True)
     parser.add_argument("--bodies", choices=sorted(BODY_LAYERS), default="host")

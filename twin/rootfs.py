@@ -11,7 +11,7 @@ import shutil
 import time
 from pathlib import Path
 
-from lab.sim.hostcmd import sh
+from twin.hostcmd import sh
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from lab.paths import write_private
+from labcore.paths import write_private
 
 MASK = "********"
 

@@ -2,7 +2,7 @@
 
 Flags measured on this kind of machine (no systemd as PID 1): `--register=no
 --keep-unit` and `/run/systemd/nspawn` made by hand; the network namespace is made
-beforehand (lab/sim/netns.py) so the instance's address is there before sshd starts.
+beforehand (twin/netns.py) so the instance's address is there before sshd starts.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from lab.sim.hostcmd import HostCommandError, sh
+from twin.hostcmd import HostCommandError, sh
 
 INIT_TIMEOUT_SECONDS = 20.0
 KILL_TIMEOUT_SECONDS = 10.0
@@ -36,7 +36,7 @@ def boot(root: Path, *, machine: str, hostname: str, netns: str, console_log: Pa
          exec_prefix: Sequence[str] = ()) -> subprocess.Popen:
     """Start the container booting systemd, detached from the caller's session.
 
-    exec_prefix: a command that execs the rest (e.g. into a cgroup, lab/sim/cpu.py), so the
+    exec_prefix: a command that execs the rest (e.g. into a cgroup, twin/cpu.py), so the
     Popen's pid is still systemd-nspawn's."""
     Path("/run/systemd/nspawn").mkdir(parents=True, exist_ok=True)
     argv = [*exec_prefix, "systemd-nspawn", "--quiet", "--boot", "--register=no", "--keep-unit",

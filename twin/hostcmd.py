@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from lab.errors import LabError
+from labcore.errors import LabError
 
 
 class HostCommandError(LabError):

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from lab.errors import LabError
+from labcore.errors import LabError
 
 
 class VolumeRecord(BaseModel):

@@ -12,12 +12,16 @@ from typing import Callable
 
 import boto3
 from botocore.config import Config
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
 from werkzeug.serving import make_server
 
-from lab.target import SIM_IMAGE_NAME
-
 HOST = "127.0.0.1"
+# The image the twin registers in each region; its bodies run Debian 12.
+SIM_IMAGE_NAME = "lab-sim/debian-12-amd64"
 # In the user agent of the daemon's own calls: requests without it are a client's, which may change the state.
 RECONCILER_AGENT = "lab-sim-reconciler"
 # Short timeouts and no retries: asking "are you there?" must answer fast either way.

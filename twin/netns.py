@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
-from lab.sim.hostcmd import sh
+from twin.hostcmd import sh
 
 BRIDGE = "labbr0"
 NAT_TABLE = "lab_sim_nat"
@@ -36,7 +36,7 @@ def ensure_bridge(subnet_cidr: str) -> None:
         sh("ip", "addr", "add", address, "dev", BRIDGE)
     sh("ip", "link", "set", BRIDGE, "up")
     Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
-    # Frames between instances must meet the security-group rules (lab/sim/firewall.py).
+    # Frames between instances must meet the security-group rules (twin/firewall.py).
     Path("/proc/sys/net/bridge/bridge-nf-call-iptables").write_text("1\n")
     rules = (f"table ip {NAT_TABLE} {{\n  chain postrouting {{\n    type nat hook postrouting priority 100;\n"
              f"    ip saddr {subnet_cidr} oifname != \"{BRIDGE}\" masquerade\n  }}\n}}\n")

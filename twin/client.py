@@ -19,10 +19,11 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lab.errors import CloudError, NotAvailableError
-from lab.sim import server
-from lab.sim.daemon import StateFiles, open_body_layer
-from lab.sim.reconciler import LIVE_STATES
+from labcore import tags as tag
+from labcore.errors import CloudError, NotAvailableError
+from twin import server
+from twin.daemon import StateFiles, open_body_layer
+from twin.reconciler import LIVE_STATES
 
 # What the twin runs on this machine, and the Debian packages they come from (scripts/host-deps.sh).
 HOST_TOOLS = {"systemd-nspawn": "systemd-container", "debootstrap": "debootstrap", "nft": "nftables",
@@ -57,15 +58,15 @@ def check_host() -> None:
 
 def prepare_image(progress: Callable[[str], None] = _say_stderr) -> None:
     """Build the Debian 12 root filesystem now, if it is not cached, so the user sees why up waits."""
-    from lab.sim.bodies import cache_dir
-    from lab.sim.rootfs import ensure_rootfs
+    from twin.bodies import cache_dir
+    from twin.rootfs import ensure_rootfs
 
     ensure_rootfs(cache_dir(), progress=progress)
 
 
 # ------------------------------------------------------------------ the daemon process
 def daemon_pid(state_dir: Path) -> int | None:
-    """The pid of the twin's daemon, if its pid file names a live `lab.sim.daemon` process."""
+    """The pid of the twin's daemon, if its pid file names a live `twin.daemon` process."""
     try:
         pid = int(StateFiles(Path(state_dir)).pid.read_text().strip())
     except (OSError, ValueError):
@@ -120,7 +121,7 @@ def _start_daemon(files: StateFiles, region: str, bodies: str) -> str:
     files.pid.unlink(missing_ok=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
     with files.log.open("a") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "lab.sim.daemon", "--state-dir", str(files.root),
+        proc = subprocess.Popen([sys.executable, "-m", "twin.daemon", "--state-dir", str(files.root),
                                  "--region", region, "--bodies", bodies],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=PROJECT_ROOT, env=env,
                                 start_new_session=True)
@@ -142,7 +143,7 @@ def _start_daemon(files: StateFiles, region: str, bodies: str) -> str:
 def _alive(pid: int) -> bool:
     """Whether pid is a live twin daemon (an exited one, even as an unreaped zombie, has no cmdline)."""
     try:
-        return b"lab.sim.daemon" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return b"twin.daemon" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
 
@@ -242,7 +243,7 @@ def _live_lab_instances(url: str, files: StateFiles) -> set[str]:
         for page in ec2.get_paginator("describe_instances").paginate(
                 Filters=[{"Name": "instance-state-name", "Values": list(LIVE_STATES)}]):
             ids.update(i["InstanceId"] for r in page["Reservations"] for i in r["Instances"]
-                       if any(t["Key"] == "lab:name" for t in i.get("Tags") or []))
+                       if any(t["Key"] == tag.NAME for t in i.get("Tags") or []))
     return ids
 
 

@@ -1,0 +1,25 @@
+"""`lab ssh NODE [-- CMD]`: hand over to OpenSSH with the lab's ssh_config."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from lab.commands.common import context
+from labcore.errors import LabError
+from labcore.inventory import load_inventory
+
+
+def run(args) -> int:
+    ctx = context(args)
+    node = load_inventory(ctx.paths.inventory).node(args.node)
+    command = list(args.remote_command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    argv = ["ssh", "-F", str(ctx.paths.ssh_config), node.name, *command]
+    sys.stdout.flush()
+    try:
+        os.execvp("ssh", argv)
+    except FileNotFoundError:
+        raise LabError("ssh (the OpenSSH client) is not installed: apt-get install openssh-client") from None
+    return 0

@@ -1,0 +1,46 @@
+"""`lab status`: what exists of the lab, found by its tags."""
+
+from __future__ import annotations
+
+import json
+
+from rich.table import Table
+
+from lab.commands.common import console, context, say
+
+
+def run(args) -> int:
+    ctx = context(args)
+    running = ctx.target.connect()
+    from lab.discovery import find_lab
+
+    found = find_lab(ctx.target.ec2_client(ctx.spec.region), ctx.spec.name) if running else None
+    status = {"lab": ctx.spec.name, "region": ctx.spec.region, "target": ctx.target.name,
+              "endpoint_url": ctx.target.endpoint_url, "running": running}
+    status.update(found.as_dict() if found else {"instances": [], "volumes": [], "security_groups": [],
+                                                 "key_pairs": []})
+    if args.json:
+        print(json.dumps(status, indent=2, default=str))
+        return 0
+    _print(status)
+    return 0
+
+
+def _print(status: dict) -> None:
+    if not status["running"]:
+        say(f"lab {status['lab']}: the {status['target']} target is not running (nothing exists); "
+            f"`make lab-up` creates the lab")
+        return
+    where = status["endpoint_url"] or "AWS"
+    table = Table(title=f"lab {status['lab']} ({status['target']}, {status['region']}, {where})")
+    for column in ("node", "role", "instance", "type", "state"):
+        table.add_column(column, no_wrap=True)
+    for column in ("private ip", "public ip", "volumes"):
+        table.add_column(column, overflow="fold")
+    for inst in status["instances"]:
+        vols = [f"{v['name']}={v['volume_id']} ({v['state']})" for v in status["volumes"] if v["node"] == inst["node"]]
+        table.add_row(inst["node"], inst["role"], inst["instance_id"], inst["instance_type"], inst["state"],
+                      inst["private_ip"] or "-", inst["public_ip"] or "-", "\n".join(vols) or "-")
+    console.print(table)
+    say(f"security groups: {', '.join(g['group_id'] for g in status['security_groups']) or 'none'}; "
+        f"key pairs: {', '.join(k['key_name'] for k in status['key_pairs']) or 'none'}")

@@ -1,0 +1,1 @@
+"""Types and facts that lab/ (provisioning), bootstrap/ (install) and twin/ share."""

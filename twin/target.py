@@ -1,0 +1,79 @@
+"""The local twin of EC2 as a lab target: a moto server on 127.0.0.1 whose instances are containers here.
+
+What only the twin does lives here, as the target's hooks: check this machine and build
+the image before `lab up`, start the daemon, reach hosts by private IP from the bridge's
+gateway, pin the host keys of the bodies it made, and clean this machine after `lab down`
+(even when the daemon died).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import boto3
+
+from lab.images import Image, image_by_id, image_by_name
+from lab.target import Progress, Target
+from labcore.errors import NotAvailableError
+from labcore.paths import state_root, write_private
+from twin import client, server
+
+BODY_TIMEOUT_SECONDS = 300
+
+
+def state_dir() -> Path:
+    """The twin's own folder beside the labs' (.lab/sim)."""
+    return state_root() / "sim"
+
+
+class TwinTarget(Target):
+    name = "sim"
+    ssh_via_private_ip = True
+    host_os = "debian-12"
+    strict_host_keys = "yes"  # the twin made the keys: they are pinned before the first SSH
+
+    def _session(self, region: str):
+        return boto3.session.Session(aws_access_key_id="sim", aws_secret_access_key="sim", region_name=region)
+
+    def start(self, spec, progress: Progress) -> None:
+        client.check_host()
+        client.prepare_image(progress=progress)
+        self.endpoint_url = client.ensure_running(state_dir(), spec.region)
+
+    def connect(self) -> bool:
+        self.endpoint_url = client.endpoint(state_dir())
+        return self.endpoint_url is not None
+
+    def require(self) -> "TwinTarget":
+        """connect(), or a one-line error saying to start the twin."""
+        if not self.connect():
+            raise NotAvailableError("the sim twin is not running: run `make lab-up` (lab up) first")
+        return self
+
+    def describe(self, spec) -> str:
+        return (f"target sim: a local twin of EC2 at {self.endpoint_url}; its hosts run Debian 12 "
+                f"(the config's {spec.openstack.os} applies to TARGET=aws)")
+
+    def caller_cidr(self, subnet_cidr: str) -> str:
+        """The caller is this machine, reaching the hosts from the bridge's gateway address."""
+        gateway = next(ipaddress.IPv4Network(subnet_cidr).hosts())
+        return f"{gateway}/32"
+
+    def find_image(self, ec2, spec) -> Image:
+        if spec.ami:
+            return image_by_id(ec2, spec.ami, spec.region)
+        return image_by_name(ec2, ["self"], server.SIM_IMAGE_NAME, "twin (Debian 12)", spec.region)
+
+    def pin_host_keys(self, ec2, inventory, progress: Progress) -> None:
+        """The twin made each container's host keys: pin exactly those."""
+        keys = client.wait_for_bodies(ec2, [n.instance_id for n in inventory.nodes], state_dir(),
+                                      timeout=BODY_TIMEOUT_SECONDS)
+        lines = [f"{node.ssh_host} {key}" for node in inventory.nodes for key in keys[node.instance_id]]
+        write_private(Path(inventory.known_hosts), "\n".join(lines) + "\n")
+
+    def down_without_api(self, paths, progress: Progress) -> list[str]:
+        return client.cleanup_without_daemon(state_dir())
+
+    def after_down(self, progress: Progress) -> None:
+        client.wait_until_gone(state_dir(), timeout=120, progress=progress)
