@@ -44,8 +44,12 @@ class OpenStackSpec(_Strict):
     os: Literal["ubuntu-18.04", "debian-12"] = "ubuntu-18.04"
 
 
+# The login user of each OS's official EC2 image (Canonical's and Debian's).
+DEFAULT_SSH_USERS = {"ubuntu-18.04": "ubuntu", "debian-12": "admin"}
+
+
 class SshSpec(_Strict):
-    user: str = Field(default="ubuntu", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
+    user: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_-]{0,31}$")  # None: the OS image's user
     allow_from: list[str] = Field(default_factory=lambda: ["auto"], min_length=1)
 
     @field_validator("allow_from")
@@ -127,6 +131,11 @@ class LabSpec(_Strict):
             if str(key).startswith(RESERVED_PREFIXES) or key == "Name":
                 raise ValueError(f"tag {key!r} is reserved: the lab sets lab:*, Name, and AWS sets aws:*")
         return tags
+
+    @property
+    def ssh_user(self) -> str:
+        """ssh.user, else the login user of the OS's image (ubuntu on Ubuntu, admin on Debian)."""
+        return self.ssh.user or DEFAULT_SSH_USERS[self.openstack.os]
 
     @property
     def controller(self) -> str:

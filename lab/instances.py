@@ -34,7 +34,7 @@ def launch(ec2, spec: LabSpec, nodes: list[str], image: Image, subnet: Subnet, g
 
 def _run_one(ec2, spec: LabSpec, node: str, image: Image, subnet: Subnet, group_id: str) -> str:
     node_spec = spec.nodes[node]
-    tags = lab_tags(spec.name, node, node_spec.role, extra={**spec.tags, tag.SSH_USER: spec.ssh.user})
+    tags = lab_tags(spec.name, node, node_spec.role, extra={**spec.tags, tag.SSH_USER: spec.ssh_user})
     root_tags = lab_tags(spec.name, node, node_spec.role, extra={**spec.tags, tag.VOLUME: tag.ROOT_VOLUME})
     # The same token on every retry: if a throttled-looking answer hid a launch, EC2 does not launch twice.
     answer = with_retry(

@@ -126,7 +126,7 @@ def _inventory(ec2, spec: LabSpec, target: Target, paths: LabPaths, subnet) -> I
         nodes.append(NodeRecord(
             name=name, role=node_spec.role, instance_id=inst.instance_id, instance_type=inst.instance_type,
             az=inst.az, private_ip=inst.private_ip, public_ip=inst.public_ip, ssh_host=ssh_host,
-            ssh_user=inst.ssh_user or spec.ssh.user,
+            ssh_user=inst.ssh_user or spec.ssh_user,
             volumes=[VolumeRecord(name=v, volume_id=vols[v].volume_id, size_gb=vols[v].size_gb,
                                   device=devices[v]) for v in node_spec.volumes]))
     return Inventory(lab=spec.name, target=target.name, region=spec.region,
