@@ -22,7 +22,8 @@ from labcore.errors import LabError
 # command -> "module:function" under lab.commands, imported late: `lab --help` stays fast.
 COMMANDS = {
     "up": "up:run", "down": "down:run", "status": "status:run", "plan": "install:plan",
-    "install": "install:install", "verify": "install:verify", "ssh": "ssh:run",
+    "install": "install:install", "verify": "install:verify", "ssh": "ssh:run", "reboot": "reboot:run",
+    "list": "labs:list_labs",
 }
 
 
@@ -49,12 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
     up = command("up", "create the lab's cloud resources and prepare the hosts (hostnames, /etc/hosts, Swift volumes)")
     up.add_argument("--no-ssh", action="store_true", help="create resources and the inventory, log into no host")
     command("down", "delete every resource of the lab (found by tag) and nothing else")
+    labs = command("list", "every lab in the region, found by its tags: nodes, age, expiry, price, state")
+    labs.add_argument("--json", action="store_true", help="machine-readable output")
     status = command("status", "show what exists of the lab")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     plan = command("plan", "print the install plan for the current inventory (secrets masked), touching no host")
     plan.add_argument("--json", action="store_true", help="a JSON list of steps per host")
     command("install", "install OpenStack (Keystone, Swift and their prerequisites) on the lab's hosts")
     command("verify", "prove the cloud works: ping, time sync, tokens, a Swift round trip, the volumes")
+    reboot = command("reboot", "reboot nodes through the EC2 API (all of them by default) and wait until they are back")
+    reboot.add_argument("nodes", nargs="*", metavar="NODE")
     ssh = command("ssh", "open a shell on a node, or run a command there: lab ssh NODE [-- COMMAND]")
     ssh.add_argument("node")
     ssh.add_argument("remote_command", nargs=argparse.REMAINDER, help="command to run (after --)")

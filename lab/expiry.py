@@ -1,0 +1,75 @@
+"""When a lab stops itself: the lab:expires-at tag (UTC, ISO 8601) and the hosts' own timer.
+
+The time is decided once, by `lab up` (now + expires_after) or `lab extend`, and written
+on every resource of the lab as a tag, so that `lab list` and `lab down --expired` need
+no local state; each host gets a systemd timer for the same moment that powers it off,
+and EC2 terminates an instance launched with InstanceInitiatedShutdownBehavior=terminate
+when it powers off: a forgotten lab stops costing even when the laptop that made it is closed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+TAG_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+TIMER_UNIT = "lab-expiry.timer"
+SERVICE_UNIT = "lab-expiry.service"
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def expires_at(expiry: timedelta | None, start: datetime | None = None) -> datetime | None:
+    """start (default now) + expiry, to the second; None when the lab never expires."""
+    return None if expiry is None else (start or now()) + expiry
+
+
+def tag_value(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime(TAG_FORMAT)
+
+
+def parse_tag(value: str | None) -> datetime | None:
+    """The moment a tag names; None when absent or not in the lab's format (never treated as expired)."""
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value, TAG_FORMAT).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
+def is_expired(moment: datetime | None, at: datetime | None = None) -> bool:
+    return moment is not None and moment <= (at or now())
+
+
+def describe_left(moment: datetime | None, at: datetime | None = None) -> str:
+    """"expires 2026-12-02T18:00:00Z (in 7h 59m)", "expired 2026-12-02T10:00:00Z (12m ago)", "never expires"."""
+    if moment is None:
+        return "never expires"
+    delta = moment - (at or now())
+    if delta.total_seconds() <= 0:
+        return f"expired {tag_value(moment)} ({duration(-delta)} ago)"
+    return f"expires {tag_value(moment)} (in {duration(delta)})"
+
+
+def duration(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [f"{days}d"] * bool(days) + [f"{hours}h"] * bool(hours) + [f"{minutes}m"] * bool(minutes)
+    return " ".join(parts) or "0m"
+
+
+def timer_units(moment: datetime) -> dict[str, str]:
+    """The host's timer and the service it starts: power off at moment (UTC).
+
+    Persistent: a host that was off at that moment powers off right after it boots."""
+    when = moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return {
+        TIMER_UNIT: ("[Unit]\nDescription=openstack-ec2-lab: the lab expires (lab:expires-at)\n\n"
+                     f"[Timer]\nOnCalendar={when}\nPersistent=true\nAccuracySec=1s\n\n"
+                     "[Install]\nWantedBy=timers.target\n"),
+        SERVICE_UNIT: ("[Unit]\nDescription=openstack-ec2-lab: power off, the lab has expired\n\n"
+                       "[Service]\nType=oneshot\nExecStart=/bin/systemctl poweroff\n"),
+    }
