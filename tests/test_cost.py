@@ -47,3 +47,17 @@ def test_a_type_or_region_not_in_the_table_reads_price_unknown(region, kind, mis
     assert estimate.per_hour is None and estimate.per_day is None
     assert estimate.line().startswith("cost: price unknown (") and missing in estimate.line()
     assert "$" not in estimate.line() and estimate.so_far(5) == "unknown"
+
+
+def test_the_update_script_reads_the_price_list_apis_on_demand_price():
+    """scripts/update_prices.py is never run here (it needs AWS): its parser reads the API's documented shape."""
+    import importlib.util
+    import json
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "update_prices.py"
+    spec = importlib.util.spec_from_file_location("update_prices", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    item = json.dumps({"product": {"sku": "ABC"}, "terms": {"OnDemand": {"ABC.JRTCKXETXF": {"priceDimensions": {
+        "ABC.JRTCKXETXF.6YS6EN2CT7": {"unit": "Hrs", "pricePerUnit": {"USD": "0.0520000000"}}}}}}})
+    assert module.usd_per_unit(item) == 0.052
