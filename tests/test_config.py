@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,15 @@ BAD_CONFIGS = {
     "reserved tag": (GOOD + "tags: {'lab:name': other}\n", "tags", "reserved"),
     "reserved lab name": (GOOD.replace("name: rocky-lab", "name: sim"), "name", "reserved"),
     "not a mapping": ("- just\n- a list\n", "", "expected a mapping"),
+    "unknown region": (GOOD.replace("ap-northeast-2", "ap-northeast-9"), "region", "did you mean"),
+    "ssh open to all of IPv4 in two halves": (GOOD + "ssh: {allow_from: [0.0.0.0/1, 128.0.0.0/1]}\n",
+                                              "ssh.allow_from", "more than a /8"),
+    "allow_wide not a boolean": (GOOD + "ssh: {allow_wide: 'please', allow_from: [0.0.0.0/0]}\n", "ssh.allow_wide",
+                                 "boolean"),
+    "expires_after without a unit": (GOOD + "expires_after: 8\n", "expires_after", "say the unit"),
+    "expires_after negative": (GOOD + "expires_after: -1h\n", "expires_after", "before it starts"),
+    "expires_after over 30 days": (GOOD + "expires_after: 31d\n", "expires_after", "longer than 30 days"),
+    "expires_after unparsable": (GOOD + "expires_after: soon\n", "expires_after", "such as 45m, 8h"),
 }
 
 
@@ -54,6 +64,7 @@ def test_default_config_is_the_guides_reference_layout():
         "object1": {"sdb": 10, "sdc": 10}, "object2": {"sdb": 10, "sdc": 10}}
     assert (spec.openstack.release, spec.openstack.os) == ("rocky", "ubuntu-18.04")
     assert spec.ssh.allow_from == ["auto"] and spec.volume_type == "gp3"
+    assert (spec.expires_after, spec.expiry) == ("8h", timedelta(hours=8)) and spec.ssh.allow_wide is False
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CONFIGS))
@@ -76,16 +87,25 @@ def ec2_calls(monkeypatch):
 
 
 @pytest.mark.parametrize("command", ["up", "down", "status"])
-@pytest.mark.parametrize("case", ["unknown key", "volume size zero", "no controller", "yaml syntax"])
+@pytest.mark.parametrize("case", ["unknown key", "volume size zero", "no controller", "yaml syntax", "unknown region",
+                                  "ssh open to all of IPv4 in two halves", "expires_after over 30 days"])
 def test_bad_config_exits_2_with_no_ec2_call(tmp_path, capsys, ec2_calls, command, case):
-    config = tmp_path / "lab.yaml"
-    config.write_text(BAD_CONFIGS[case][0])
-    code = cli.main(["--target", "aws", "--config", str(config), command])
-    err = capsys.readouterr().err.strip()
+    code, err = run_lab(tmp_path, capsys, BAD_CONFIGS[case][0], command)
     assert code == 2
     assert ec2_calls == []
-    assert err.count("\n") == 0 and str(config) in err
+    assert err.count("\n") == 0 and str(tmp_path / "lab.yaml") in err
     assert not (tmp_path / ".lab" / "rocky-lab").exists()
+
+
+def run_lab(tmp_path: Path, capsys, config: str | bytes, command: str = "up") -> tuple[int, str]:
+    """`lab --target aws --config <tmp>/lab.yaml COMMAND` with config as the file; (exit code, stderr stripped).
+
+    tests/test_config_*.py use it with the ec2_calls fixture (imported from here).
+    """
+    path = tmp_path / "lab.yaml"
+    path.write_bytes(config if isinstance(config, bytes) else config.encode())
+    code = cli.main(["--target", "aws", "--config", str(path), command])
+    return code, capsys.readouterr().err.strip()
 
 
 def test_missing_config_file_is_one_line_exit_2(tmp_path, capsys, ec2_calls):
