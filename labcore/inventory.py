@@ -9,9 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from labcore import safeyaml
 from labcore.errors import LabError
+from labcore.paths import Progress, StateFileError, read_bounded, tighten, write_atomic
 
 
 class VolumeRecord(BaseModel):
@@ -55,9 +57,6 @@ class Inventory(BaseModel):
     def controller(self) -> NodeRecord:
         return next(n for n in self.nodes if n.role == "controller")
 
-    def with_role(self, role: str) -> list[NodeRecord]:
-        return [n for n in self.nodes if n.role == role]
-
     def node(self, name: str) -> NodeRecord:
         for node in self.nodes:
             if node.name == name:
@@ -65,12 +64,42 @@ class Inventory(BaseModel):
         raise LabError(f"no node named {name!r} in lab {self.lab} (nodes: {', '.join(n.name for n in self.nodes)})")
 
 
+# The last line of every inventory.yaml: a file cut short at a node's boundary is still valid
+# YAML (a lab with fewer nodes), so only this line tells that it is whole.
+END_LINE = "# end of inventory (written whole by `lab up`)\n"
+
+
 def save_inventory(inventory: Inventory, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.write_text(yaml.safe_dump(inventory.model_dump(), sort_keys=False))
+    """Written whole or not at all, 0600: it decides where `lab install` sends the passwords."""
+    write_atomic(path, yaml.safe_dump(inventory.model_dump(), sort_keys=False) + END_LINE)
 
 
-def load_inventory(path: Path) -> Inventory:
+def load_inventory(path: Path, progress: Progress | None = None) -> Inventory:
+    """The saved inventory; a damaged one is a StateFileError saying that `lab up` writes it again.
+
+    progress: where to say that a file others could change was put back to 0600.
+    """
     if not path.exists():
         raise LabError(f"{path}: no inventory yet; run `make lab-up` (lab up) first")
-    return Inventory.model_validate(yaml.safe_load(path.read_text()))
+    if progress is not None:
+        tighten(path, progress)
+    raw = read_bounded(path, safeyaml.MAX_BYTES)
+    try:
+        data = safeyaml.load(raw)
+    except safeyaml.YamlError as exc:
+        raise _damaged(path, str(exc)) from None
+    if not raw.endswith(END_LINE.encode()):
+        raise _damaged(path, "its last line is not the end mark: cut short, or written by hand")
+    if not isinstance(data, dict):
+        raise _damaged(path, f"expected a mapping, found {type(data).__name__}")
+    try:
+        return Inventory.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the top level"
+        raise _damaged(path, f"{where}: {first['msg']}"[:160]) from None
+
+
+def _damaged(path: Path, detail: str) -> StateFileError:
+    return StateFileError(f"{path} is damaged ({detail}); `lab up` writes it again from the lab's tags: "
+                          f"run `lab up --no-ssh`")

@@ -8,6 +8,7 @@ import pytest
 from plan_fixtures import inventory
 
 from lab import cli
+from lab.keypair import generate_key
 from labcore.inventory import save_inventory
 from labcore.paths import LabPaths
 
@@ -21,6 +22,7 @@ def lab(tmp_path, monkeypatch) -> dict:
     config.write_text(CONFIG)
     paths = LabPaths.for_lab("rocky-lab").ensure()
     save_inventory(inventory(), paths.inventory)
+    generate_key(paths.key_file)  # `lab ssh` requires the lab's key, as `lab up` left it
     calls: list[tuple[str, list[str]]] = []
     monkeypatch.setattr("os.execvp", lambda file, argv: calls.append((file, list(argv))))
     return {"config": str(config), "paths": paths, "calls": calls}

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from rich.console import Console
 
 from lab.config import LabSpec, load_config
+from lab.lock import LabLock, take_lock
 from lab.target import Target, target_for
 from labcore.paths import LabPaths
 
@@ -19,14 +20,27 @@ def say(message: str) -> None:
     console.print(message, markup=False)
 
 
+def warn(message: str) -> None:
+    """A line about local state (a file put back to 0600), on stderr: stdout may be JSON or a remote's output."""
+    print(message, file=sys.stderr)
+
+
 @dataclass(frozen=True)
 class Context:
     spec: LabSpec
     target: Target
     paths: LabPaths
+    lock: LabLock | None = None  # held while the command runs, for commands that change the lab
 
 
-def context(args) -> Context:
-    """The lab of --config on --target; the target not yet started or connected."""
+def context(args, *, lock: bool = False) -> Context:
+    """The lab of --config on --target; the target not yet started or connected.
+
+    lock=True: the command changes the lab (up, install, down), so it takes the lab's lock
+    first, after the config is known to be valid: a second such run of the same lab exits
+    1 at once naming the run that holds it. The lock is held until the command ends.
+    """
     spec = load_config(args.config)
-    return Context(spec, target_for(args.target), LabPaths.for_lab(spec.name))
+    paths = LabPaths.for_lab(spec.name)
+    held = take_lock(paths, getattr(args, "command", None) or "run", say) if lock else None
+    return Context(spec, target_for(args.target), paths, held)

@@ -6,12 +6,12 @@ from lab.commands.common import context, say
 
 
 def run(args) -> int:
-    ctx = context(args)
+    ctx = context(args, lock=True)
     from lab import teardown
 
     if not ctx.target.connect():
         removed = ctx.target.down_without_api(ctx.paths, say)
-        teardown.remove_local_state(ctx.paths)
+        ctx.paths.forget()
         say(f"the {ctx.target.name} target was not running; removed what it left on this machine:" if removed
             else f"the {ctx.target.name} target was not running and left nothing behind")
         for line in removed:
@@ -19,7 +19,7 @@ def run(args) -> int:
         return 0
     report = teardown.down(ctx.spec.name, ctx.spec.region, ctx.target, progress=say)
     ctx.target.after_down(say)
-    teardown.remove_local_state(ctx.paths)
+    ctx.paths.forget()
     if report.removed:
         say(f"removed {len(report.removed)} resources: " + ", ".join(report.removed))
     else:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from lab.commands.common import context, say
+from lab.commands.common import context, say, warn
 from labcore.errors import NotAvailableError
 from labcore.inventory import load_inventory
 
 
 def run(args) -> int:
-    ctx = context(args)
+    ctx = context(args, lock=True)
     if not ctx.target.connect():
         raise NotAvailableError(f"the {ctx.target.name} target is not running: `lab up` first")
-    inventory = load_inventory(ctx.paths.inventory)
+    inventory = load_inventory(ctx.paths.inventory, progress=warn)
+    from lab.keypair import require_private_key
+
+    require_private_key(ctx.paths, warn)
     nodes = [inventory.node(name) for name in args.nodes] if args.nodes else list(inventory.nodes)
     from lab.reboot import reboot_nodes
     from lab.ssh import FabricRemote

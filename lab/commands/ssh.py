@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 import sys
 
-from lab.commands.common import context
+from lab.commands.common import context, warn
 from labcore.errors import LabError
 from labcore.inventory import load_inventory
 
 
 def run(args) -> int:
     ctx = context(args)
-    node = load_inventory(ctx.paths.inventory).node(args.node)
+    node = load_inventory(ctx.paths.inventory, progress=warn).node(args.node)
+    from lab.keypair import require_private_key
+
+    require_private_key(ctx.paths, warn)
     command = list(args.remote_command)
     if command[:1] == ["--"]:
         command = command[1:]
