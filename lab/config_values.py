@@ -32,7 +32,7 @@ def ec2_regions() -> frozenset[str]:
     """
     import botocore.session  # late: loading the endpoint data costs ~0.1 s, only when a config is read
 
-    session = botocore.session.get_session()
+    session = botocore.session.Session(session_vars={"profile": (None, None, None, None)})  # no AWS_PROFILE
     return frozenset(region for partition in session.get_available_partitions()
                      for region in session.get_available_regions("ec2", partition_name=partition))
 

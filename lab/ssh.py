@@ -1,18 +1,24 @@
 """Fabric connections to the lab's hosts, trusting exactly the host keys the lab knows.
 
-The twin's host keys are pinned by `lab up` before the first connection; on AWS the first
-contact is trusted and recorded in .lab/<name>/known_hosts, and from then on a changed
-key is refused (never StrictHostKeyChecking=no).
+`lab up` pins every host's keys in .lab/<name>/known_hosts before the first connection:
+the twin's from the bodies it made, AWS's from each instance's console (lab/hostkeys.py).
+A host found there is checked strictly: a different key stops the run at once, naming the
+host (it is never retried as "not answering yet"). Only a host missing from the file (its
+console never showed its keys) is trusted on first use, with a warning line, and pinned
+from then on. Never StrictHostKeyChecking=no, never the user's ~/.ssh/known_hosts.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import socket
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 import paramiko
 from fabric import Connection
@@ -49,18 +55,33 @@ class _WholeStream(io.StringIO):
         return super().read()
 
 
-class _RecordFirstContact(paramiko.MissingHostKeyPolicy):
-    """Trust on first use: accept a host the file does not know yet and write its key down."""
+Warn = Callable[[str], None]
 
-    def __init__(self, path: Path):
-        self.path = path
+
+class HostKeyChanged(RemoteError):
+    """The host answered with a key other than the one pinned for it: not retried, never accepted."""
+
+
+def _warn_on_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+class _RecordFirstContact(paramiko.MissingHostKeyPolicy):
+    """Trust on first use, for a host whose keys the lab could not learn out of band:
+    accept the key it shows, say so in a warning line, and write it down (0600)."""
+
+    def __init__(self, path: Path, node: NodeRecord, warn: Warn):
+        self.path, self.node, self.warn = path, node, warn
 
     def missing_host_key(self, client, hostname, key):
         with _known_hosts_lock:
-            with self.path.open("a") as f:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "a") as f:
                 f.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
             self.path.chmod(0o600)
         client.get_host_keys().add(hostname, key.get_name(), key)
+        self.warn(f"warning: {self.node.name} ({hostname}): its host key was not known in advance; trusting "
+                  f"{key.get_name()} {key.fingerprint} on first use and pinning it in {self.path}")
 
 
 def known_host_names(path: Path) -> set[str]:
@@ -72,7 +93,7 @@ def known_host_names(path: Path) -> set[str]:
 class FabricRemote:
     """One host over SSH; one connection, opened on first use, used by one thread at a time."""
 
-    def __init__(self, node: NodeRecord, inventory: Inventory):
+    def __init__(self, node: NodeRecord, inventory: Inventory, warn: Warn = _warn_on_stderr):
         self.name = node.name
         self.node = node
         self.known_hosts = Path(inventory.known_hosts)
@@ -86,7 +107,7 @@ class FabricRemote:
         if node.ssh_host in known_host_names(self.known_hosts):
             client.set_missing_host_key_policy(paramiko.RejectPolicy())
         else:
-            client.set_missing_host_key_policy(_RecordFirstContact(self.known_hosts))
+            client.set_missing_host_key_policy(_RecordFirstContact(self.known_hosts, node, warn))
 
     def run(self, command: str, *, sudo: bool = True, stdin: str | None = None,
             timeout: float | None = None) -> RunResult:
@@ -94,30 +115,42 @@ class FabricRemote:
         try:
             result = self.conn.run(text, warn=True, hide=True, pty=False, timeout=timeout,
                                    in_stream=_WholeStream(stdin) if stdin is not None else False)
+        except paramiko.BadHostKeyException as exc:
+            raise HostKeyChanged(
+                f"{self.name} ({self.node.ssh_host}) answered with host key {exc.key.get_name()} "
+                f"{exc.key.fingerprint}, not the one pinned for it in {self.known_hosts}: someone may be in "
+                f"between, or the host was rebuilt; check its console (EC2 console, Get system log), and if it was "
+                f"rebuilt remove its lines from {self.known_hosts} and run the command again") from None
         except (paramiko.SSHException, socket.error, EOFError) as exc:
-            raise RemoteError(f"{self.name} ({self.node.ssh_host}): SSH failed: {exc}") from None
+            raise RemoteError(f"{self.name} ({self.node.ssh_host}): SSH failed: {exc}; check that it runs "
+                              f"(`lab status`) and that ssh.allow_from holds your address, then run the command "
+                              f"again") from None
         return RunResult(result.exited, result.stdout, result.stderr)
 
     def close(self) -> None:
         self.conn.close()
 
 
-def fabric_factory(inventory: Inventory) -> RemoteFactory:
+def fabric_factory(inventory: Inventory, warn: Warn = _warn_on_stderr) -> RemoteFactory:
+    """One FabricRemote per node, made on first use; warn gets the trust-on-first-use lines."""
     cache: dict[str, FabricRemote] = {}
     lock = threading.Lock()
 
     def factory(node: NodeRecord) -> FabricRemote:
         with lock:
             if node.name not in cache:
-                cache[node.name] = FabricRemote(node, inventory)
+                cache[node.name] = FabricRemote(node, inventory, warn)
             return cache[node.name]
 
     return factory
 
 
 def _answers(node: NodeRecord, factory: RemoteFactory) -> bool:
+    """True once the host runs a command; a changed host key is raised, not waited out."""
     try:
         return factory(node).run("true", sudo=False, timeout=CONNECT_TIMEOUT).ok
+    except HostKeyChanged:
+        raise
     except RemoteError:
         return False
 

@@ -11,7 +11,8 @@ from labcore.paths import LabPaths, write_private
 def render_ssh_config(inventory: Inventory, paths: LabPaths | None = None, strict: str = "yes") -> str:
     """One Host block per node; key and known_hosts from paths when given, else from the inventory.
 
-    strict: StrictHostKeyChecking, the target's (yes where the keys are pinned before the first SSH)."""
+    strict: StrictHostKeyChecking, the target's (yes where the keys are pinned before the first SSH).
+    Only the lab's known_hosts decides (GlobalKnownHostsFile /dev/null), as for Fabric."""
     key_file = paths.key_file if paths else Path(inventory.key_file)
     known_hosts = paths.known_hosts if paths else Path(inventory.known_hosts)
     blocks = []
@@ -23,6 +24,7 @@ def render_ssh_config(inventory: Inventory, paths: LabPaths | None = None, stric
             f"    IdentityFile {key_file.resolve()}",
             "    IdentitiesOnly yes",
             f"    UserKnownHostsFile {known_hosts.resolve()}",
+            "    GlobalKnownHostsFile /dev/null",
             f"    StrictHostKeyChecking {strict}",
             "    ConnectTimeout 10",
         ]))

@@ -2,6 +2,9 @@
 
 Everything is found by the tag lab:name=<lab>, never from .lab/, so `down` works after
 the local folder is lost and can never touch a resource another lab or a person owns.
+A volume a person attached by hand to a lab node is not the lab's: before any instance is
+terminated, its instance is stopped (its file systems are written out, as on a shutdown)
+and the volume detached and waited for until available, named in the output, untouched.
 The work is a few batched rounds whatever the lab's size (one TerminateInstances for all
 instances, one describe per wait round, deletes in parallel), so a lab of 50 nodes goes
 down nearly as fast as a lab of 3.
@@ -17,6 +20,7 @@ from typing import Callable
 
 from botocore.exceptions import ClientError
 
+from lab import volumes
 from lab.discovery import LabResources, find_lab
 from lab.ec2 import error_code, with_retry
 from lab.target import Target
@@ -29,6 +33,9 @@ Progress = Callable[[str], None]
 # EC2 needs about a minute; tests and the benchmark shrink the delay.
 TERMINATE_POLL_SECONDS = 5.0
 TERMINATE_TIMEOUT_SECONDS = 900.0
+# Stopping an instance that holds someone else's volume, before detaching it.
+STOP_POLL_SECONDS = 5.0
+STOP_TIMEOUT_SECONDS = 600.0
 # After the deletes, volumes sit in state "deleting" for a few seconds on AWS.
 GONE_POLL_SECONDS = 3.0
 GONE_TIMEOUT_SECONDS = 180.0
@@ -42,6 +49,7 @@ GROUP_GONE = frozenset({"InvalidGroup.NotFound", "InvalidGroupId.NotFound"})
 @dataclass
 class DownReport:
     removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # volumes not the lab's, detached from its instances
 
 
 def down(lab: str, region: str, target: Target, *, progress: Progress) -> DownReport:
@@ -52,6 +60,7 @@ def down(lab: str, region: str, target: Target, *, progress: Progress) -> DownRe
     if found.is_empty():
         progress(f"nothing tagged lab:name={lab} exists")
         return report
+    report.kept = _detach_foreign_volumes(ec2, lab, found, progress)
     with ThreadPoolExecutor(max_workers=2) as pool:
         # The key pair is independent of the instances: delete it while they terminate.
         keys = pool.submit(_delete_key_pairs, ec2, found, progress)
@@ -78,6 +87,39 @@ def remove_local_state(paths: LabPaths) -> None:
             entry.unlink()
     if not any(paths.root.iterdir()):
         paths.root.rmdir()
+
+
+# ---------------------------------------------------------------- volumes that are not the lab's
+def _detach_foreign_volumes(ec2, lab: str, found: LabResources, progress: Progress) -> list[str]:
+    """Stop the instances holding a volume without the lab's tag, detach those volumes, wait; what was kept."""
+    foreign = volumes.foreign_attached(ec2, lab, {i.instance_id: i.node for i in found.instances})
+    if not foreign:
+        return []
+    for volume in foreign:
+        progress(f"{volume.describe()} is not the lab's: it is detached before anything is terminated, and kept")
+    holders = sorted({v.instance_id for v in foreign})
+    nodes = sorted({v.node for v in foreign})
+    progress(f"stopping {', '.join(nodes)} first, so that {'its' if len(nodes) == 1 else 'their'} file systems "
+             f"are written out before the detach")
+    with_retry(ec2.stop_instances, InstanceIds=holders)
+    _wait_stopped(ec2, holders, progress)
+    volumes.detach_foreign(ec2, foreign)
+    kept = [v.describe().replace(" on ", " detached from ", 1) for v in foreign]
+    progress(f"kept, available and untouched: {'; '.join(kept)}")
+    return kept
+
+
+def _wait_stopped(ec2, ids: list[str], progress: Progress) -> None:
+    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+    while True:
+        pending = sorted(i for i, state in _instance_states(ec2, ids).items() if state not in ("stopped", "terminated"))
+        if not pending:
+            return
+        if time.monotonic() >= deadline:
+            raise CloudError(f"instances still not stopped after {STOP_TIMEOUT_SECONDS:.0f} s: {', '.join(pending)}; "
+                             f"nothing was terminated and no volume detached; check them in the EC2 console, then "
+                             f"run `lab down` again")
+        time.sleep(STOP_POLL_SECONDS)
 
 
 # ---------------------------------------------------------------- instances

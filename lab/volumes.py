@@ -1,13 +1,16 @@
 """The Swift volumes: created in their node's zone, attached in config order, gone with the node.
 
-Each attached volume is set to DeleteOnTermination (one ModifyInstanceAttribute per
-node): terminating the instance deletes it even if `lab down` is interrupted, and
-`lab down` deletes any tagged volume that is left.
+Each attached volume tagged as the lab's is set to DeleteOnTermination (one
+ModifyInstanceAttribute per node): terminating the instance deletes it even if `lab down`
+is interrupted, and `lab down` deletes any tagged volume that is left. A volume without
+the lab's tag (a person attached it by hand) is never marked, and `lab down` detaches it
+before terminating (foreign_attached, detach_foreign): it outlives the lab untouched.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -15,10 +18,11 @@ from lab.config import LabSpec
 from lab.ec2 import with_retry
 from labcore import tags as tag
 from labcore.errors import CloudError
-from labcore.tags import lab_tags, tag_spec
+from labcore.tags import lab_tags, tag_spec, tags_of
 
 POLL_SECONDS = 2.0
 AVAILABLE_TIMEOUT_SECONDS = 300.0
+DETACH_TIMEOUT_SECONDS = 300.0
 MAX_PARALLEL_CALLS = 32
 DEVICE_LETTERS = "fghijklmnop"
 
@@ -51,8 +55,11 @@ def create(ec2, spec: LabSpec, volumes: list[WantedVolume],
     def one(v: WantedVolume) -> str:
         tags = lab_tags(spec.name, v.node, spec.nodes[v.node].role, extra={**spec.tags, tag.VOLUME: v.name})
         tags["Name"] = f"{spec.name}-{v.node}-{v.name}"
+        # One token for every retry of this create: a timed-out CreateVolume that went through
+        # is answered with its volume, not followed by a second one.
         return with_retry(ec2.create_volume, AvailabilityZone=zone_of[v], Size=v.size_gb,
-                          VolumeType=spec.volume_type, TagSpecifications=[tag_spec("volume", tags)])["VolumeId"]
+                          VolumeType=spec.volume_type, TagSpecifications=[tag_spec("volume", tags)],
+                          ClientToken=uuid.uuid4().hex)["VolumeId"]
 
     return {(v.node, v.name): vid for v, vid in zip(volumes, _parallel(one, volumes))}
 
@@ -68,7 +75,8 @@ def wait_available(ec2, volume_ids: list[str]) -> None:
         if len(raw) == len(volume_ids) and not waiting:
             return
         if time.monotonic() > deadline:
-            raise CloudError(f"volumes not available after {AVAILABLE_TIMEOUT_SECONDS:.0f} s: {', '.join(waiting)}")
+            raise CloudError(f"volumes not available after {AVAILABLE_TIMEOUT_SECONDS:.0f} s: {', '.join(waiting)}; "
+                             f"run `lab up` again (it attaches them once they are)")
         time.sleep(POLL_SECONDS)
 
 
@@ -78,16 +86,90 @@ def attach(ec2, attachments: list[tuple[str, str, str]]) -> None:
                                    retry_not_found=True), attachments)
 
 
+def _volumes(ec2, filters: list[dict]) -> list[dict]:
+    """DescribeVolumes with filters, every page (a filter, unlike VolumeIds, is not failed by one gone id)."""
+    pages = ec2.get_paginator("describe_volumes").paginate(Filters=filters)
+    return [v for page in with_retry(lambda: list(pages)) for v in page["Volumes"]]
+
+
 def delete_on_termination(ec2, instance_ids: list[str]) -> list[str]:
-    """Mark every attached volume DeleteOnTermination; one DescribeInstances, one call per instance needing it."""
+    """Mark the lab's attached volumes DeleteOnTermination, and no one else's; the instances marked.
+
+    A volume is the lab's when its lab:name tag is its instance's. One DescribeInstances, one
+    DescribeVolumes for the unmarked attachments, one call per instance needing it."""
     if not instance_ids:
         return []
     reservations = with_retry(ec2.describe_instances, InstanceIds=instance_ids, retry_not_found=True)["Reservations"]
-    pending: dict[str, list[str]] = {}
+    unmarked: dict[str, tuple[dict, str]] = {}  # volume id -> (instance, device)
     for instance in (i for r in reservations for i in r["Instances"]):
         for mapping in instance.get("BlockDeviceMappings", []):
             if "Ebs" in mapping and not mapping["Ebs"].get("DeleteOnTermination"):
-                pending.setdefault(instance["InstanceId"], []).append(mapping["DeviceName"])
+                unmarked[mapping["Ebs"]["VolumeId"]] = (instance, mapping["DeviceName"])
+    if not unmarked:
+        return []
+    owner = {v["VolumeId"]: tags_of(v).get(tag.NAME)
+             for v in _volumes(ec2, [{"Name": "volume-id", "Values": sorted(unmarked)}])}
+    pending: dict[str, list[str]] = {}
+    for volume_id, (instance, device) in unmarked.items():
+        lab = tags_of(instance).get(tag.NAME)
+        if lab and owner.get(volume_id) == lab:
+            pending.setdefault(instance["InstanceId"], []).append(device)
     _parallel(lambda item: with_retry(ec2.modify_instance_attribute, InstanceId=item[0], BlockDeviceMappings=[
-        {"DeviceName": d, "Ebs": {"DeleteOnTermination": True}} for d in item[1]]), list(pending.items()))
+        {"DeviceName": d, "Ebs": {"DeleteOnTermination": True}} for d in sorted(item[1])]), list(pending.items()))
     return sorted(pending)
+
+
+@dataclass(frozen=True)
+class ForeignVolume:
+    """A volume attached to one of the lab's instances that is not tagged as the lab's."""
+
+    volume_id: str
+    label: str  # its Name tag, if it has one
+    instance_id: str
+    node: str
+    device: str
+    state: str  # of the attachment: attaching, attached, detaching
+
+    def describe(self) -> str:
+        name = f" ({self.label})" if self.label else ""
+        return f"volume {self.volume_id}{name} on {self.node} ({self.instance_id}, {self.device})"
+
+
+def foreign_attached(ec2, lab: str, nodes: dict[str, str]) -> list[ForeignVolume]:
+    """Volumes attached to the lab's instances (instance id -> node) without the lab's tag.
+
+    An instance's root device is the lab's by construction (launched by it) and never listed."""
+    if not nodes:
+        return []
+    found = []
+    for volume in _volumes(ec2, [{"Name": "attachment.instance-id", "Values": sorted(nodes)}]):
+        tags = tags_of(volume)
+        if tags.get(tag.NAME) == lab:
+            continue
+        for a in volume.get("Attachments", []):
+            if a.get("InstanceId") in nodes and a.get("State") in ("attaching", "attached", "detaching"):
+                found.append(ForeignVolume(volume["VolumeId"], tags.get("Name", ""), a["InstanceId"],
+                                           nodes[a["InstanceId"]], a.get("Device", ""), a["State"]))
+    if not found:
+        return []
+    reservations = with_retry(ec2.describe_instances, InstanceIds=sorted({f.instance_id for f in found}))
+    roots = {i["InstanceId"]: i.get("RootDeviceName") for r in reservations["Reservations"] for i in r["Instances"]}
+    return [f for f in found if f.device != roots.get(f.instance_id)]
+
+
+def detach_foreign(ec2, volumes: list[ForeignVolume]) -> None:
+    """Detach each (never forced) and wait until every one is available."""
+    _parallel(lambda f: with_retry(ec2.detach_volume, VolumeId=f.volume_id, InstanceId=f.instance_id),
+              [f for f in volumes if f.state != "detaching"])
+    deadline = time.monotonic() + DETACH_TIMEOUT_SECONDS
+    while True:
+        states = {v["VolumeId"]: v["State"]
+                  for v in _volumes(ec2, [{"Name": "volume-id", "Values": [f.volume_id for f in volumes]}])}
+        waiting = [f for f in volumes if states.get(f.volume_id, "available") != "available"]
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise CloudError(f"{', '.join(f.describe() for f in waiting)}: still not detached after "
+                             f"{DETACH_TIMEOUT_SECONDS:.0f} s, so nothing was terminated; look at it in the EC2 "
+                             f"console, then run `lab down` again")
+        time.sleep(POLL_SECONDS)

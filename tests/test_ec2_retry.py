@@ -53,19 +53,70 @@ def test_not_found_right_after_create_is_retried_only_when_asked(code):
     assert fn.calls == 1
 
 
-def test_a_real_error_fails_at_once_with_awss_message():
-    fn = Flaky("UnauthorizedOperation", times=99, operation="RunInstances")
-    with pytest.raises(CloudError, match="RunInstances: UnauthorizedOperation: UnauthorizedOperation \\(injected\\)"):
+def test_a_real_error_fails_at_once_with_awss_message_and_the_next_step():
+    fn = Flaky("InvalidParameterValue", times=99, operation="RunInstances")
+    with pytest.raises(CloudError, match="RunInstances: InvalidParameterValue: InvalidParameterValue \\(injected\\); "
+                                         ".*then run the command again$"):
         ec2.call(fn, retry_not_found=True)
     assert fn.calls == 1
 
 
-def test_retries_are_bounded_and_say_what_kept_failing():
+def test_retries_are_bounded_and_say_what_kept_failing_how_often_over_how_long():
     fn = Flaky("Throttling", times=99)
-    with pytest.raises(CloudError, match="EC2 kept answering Throttling for DescribeInstances after 8 attempts; "
-                                         "try again later"):
+    with pytest.raises(CloudError, match="EC2 kept answering Throttling for DescribeInstances after 8 attempts "
+                                         "over 0 s; wait a few minutes, then run the command again"):
         ec2.call(fn)
     assert fn.calls == ec2.RETRY_ATTEMPTS == 8
+
+
+@pytest.mark.parametrize("code", ["InternalError", "InternalFailure", "Unavailable", "ServiceUnavailable",
+                                  "RequestTimeout"])
+def test_server_side_failures_are_retried(code):
+    fn = Flaky(code, times=2)
+    assert ec2.call(fn) == {"ok": {}}
+    assert fn.calls == 3
+
+
+def test_any_5xx_answer_is_retried_whatever_its_code():
+    class Answer500(Flaky):
+        def __call__(self, **kwargs):
+            self.calls += 1
+            if self.calls == 1:
+                raise ClientError({"Error": {"Code": "SomethingNew", "Message": "oops"},
+                                   "ResponseMetadata": {"HTTPStatusCode": 503}}, "DescribeVolumes")
+            return {"ok": kwargs}
+
+    fn = Answer500("", 0)
+    assert ec2.call(fn) == {"ok": {}} and fn.calls == 2
+
+
+def test_no_capacity_is_an_answer_not_a_5xx_to_retry_in_place():
+    class NoCapacity(Flaky):
+        def __call__(self, **kwargs):
+            self.calls += 1
+            raise ClientError({"Error": {"Code": "InsufficientInstanceCapacity", "Message": "no t3.large"},
+                               "ResponseMetadata": {"HTTPStatusCode": 500}}, "RunInstances")
+
+    fn = NoCapacity("", 0)
+    with pytest.raises(CloudError, match="InsufficientInstanceCapacity"):
+        ec2.call(fn)
+    assert fn.calls == 1
+
+
+def test_every_retry_is_counted_by_its_cause_for_the_runs_summary():
+    ec2.reset_retry_counts()
+    assert ec2.retry_summary() == ""
+    ec2.call(Flaky("RequestLimitExceeded", times=3))
+    ec2.call(Flaky("InternalError", times=1))
+    ec2.call(Flaky("IncorrectState", times=1))
+    assert ec2.retry_counts() == {"RequestLimitExceeded": 3, "InternalError": 1, "IncorrectState": 1}
+    assert ec2.retry_summary() == ("EC2 calls retried 5 times: 3 RequestLimitExceeded, 1 IncorrectState, "
+                                   "1 InternalError")
+    with pytest.raises(CloudError):
+        ec2.call(Flaky("Throttling", times=99))
+    assert ec2.retry_counts()["Throttling"] == ec2.RETRY_ATTEMPTS - 1  # the last failure is not a retry
+    ec2.reset_retry_counts()
+    assert ec2.retry_counts() == {}
 
 
 def test_errors_that_are_not_from_ec2_pass_through_untouched():

@@ -24,4 +24,8 @@ def run(args) -> int:
         say(f"removed {len(report.removed)} resources: " + ", ".join(report.removed))
     else:
         say(f"nothing of lab {ctx.spec.name} was left to remove")
+    from lab.ec2 import retry_summary
+
+    if retry_summary():
+        say(retry_summary())
     return 0
