@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 
 from lab.ec2 import with_retry
 from labcore import tags as tag
@@ -23,6 +24,7 @@ class FoundInstance:
     public_ip: str | None
     ssh_user: str | None
     subnet_id: str | None
+    launch_time: datetime | None = None  # which of two instances of one node is the older (lab/duplicates.py)
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class FoundVolume:
     az: str
     instance_id: str | None
     device: str | None
+    create_time: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -75,16 +78,22 @@ class LabResources:
 
 
 def find_lab(ec2, lab: str) -> LabResources:
+    found = find_nodes(ec2, lab)
+    groups = with_retry(ec2.describe_security_groups, Filters=lab_filter(lab))["SecurityGroups"]
+    found.security_groups = [FoundGroup(g["GroupId"], g["GroupName"], g.get("VpcId")) for g in groups]
+    keys = with_retry(ec2.describe_key_pairs, Filters=lab_filter(lab))["KeyPairs"]
+    found.key_pairs = [FoundKeyPair(k["KeyName"], k.get("KeyPairId")) for k in keys]
+    return found
+
+
+def find_nodes(ec2, lab: str) -> LabResources:
+    """The lab's live instances and its volumes only: the look again after a launch (two calls)."""
     found = LabResources()
     for page in with_retry(lambda: list(ec2.get_paginator("describe_instances").paginate(Filters=lab_filter(lab)))):
         for reservation in page["Reservations"]:
             found.instances += [_instance(i) for i in reservation["Instances"] if i["State"]["Name"] not in GONE]
     for page in with_retry(lambda: list(ec2.get_paginator("describe_volumes").paginate(Filters=lab_filter(lab)))):
         found.volumes += [_volume(v) for v in page["Volumes"]]
-    groups = with_retry(ec2.describe_security_groups, Filters=lab_filter(lab))["SecurityGroups"]
-    found.security_groups = [FoundGroup(g["GroupId"], g["GroupName"], g.get("VpcId")) for g in groups]
-    keys = with_retry(ec2.describe_key_pairs, Filters=lab_filter(lab))["KeyPairs"]
-    found.key_pairs = [FoundKeyPair(k["KeyName"], k.get("KeyPairId")) for k in keys]
     return found
 
 
@@ -94,7 +103,7 @@ def _instance(raw: dict) -> FoundInstance:
                          instance_id=raw["InstanceId"], instance_type=raw["InstanceType"], state=raw["State"]["Name"],
                          az=raw["Placement"]["AvailabilityZone"], private_ip=raw.get("PrivateIpAddress"),
                          public_ip=raw.get("PublicIpAddress"), ssh_user=tags.get(tag.SSH_USER),
-                         subnet_id=raw.get("SubnetId"))
+                         subnet_id=raw.get("SubnetId"), launch_time=raw.get("LaunchTime"))
 
 
 def _volume(raw: dict) -> FoundVolume:
@@ -103,4 +112,4 @@ def _volume(raw: dict) -> FoundVolume:
     return FoundVolume(node=tags.get(tag.NODE, ""), name=tags.get(tag.VOLUME, raw["VolumeId"]),
                        volume_id=raw["VolumeId"], state=raw["State"], size_gb=raw["Size"],
                        az=raw["AvailabilityZone"], instance_id=attached[0]["InstanceId"] if attached else None,
-                       device=attached[0]["Device"] if attached else None)
+                       device=attached[0]["Device"] if attached else None, create_time=raw.get("CreateTime"))

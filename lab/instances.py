@@ -1,17 +1,29 @@
-"""The lab's instances: which image, launching the missing ones in parallel, waiting for them.
+"""The lab's instances: launching the missing ones in parallel, where there is capacity, once each.
 
 One RunInstances per node (each carries its own tags), all sent at once, so launching
-50 nodes costs about what launching 3 does.
+50 nodes costs about what launching 3 does. A node refused with InsufficientInstanceCapacity
+tries the next zone of its order (lab/placement.py) until one has room or none is left.
+
+Each request carries a ClientToken that is a digest of the request itself: the lab and the
+node (in the tags), the subnet, the image and the security group. A retry of one `up`, and a
+second `up` of the same lab running at the same time, send the same token, so EC2 launches
+once; a new lab of the same name after `lab down` has a new security group and so a new
+token (EC2 remembers a token's answer for a day after the instance is gone).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+
+from botocore.exceptions import ClientError
 
 from lab.config import LabSpec
-from lab.ec2 import with_retry
+from lab.ec2 import error_code, with_retry
 from lab.images import Image
 from lab.network import Subnet
 from labcore import tags as tag
@@ -21,30 +33,90 @@ from labcore.tags import lab_tags, tag_spec
 POLL_SECONDS = 5.0
 RUNNING_TIMEOUT_SECONDS = 600.0
 MAX_PARALLEL_CALLS = 32
+NO_CAPACITY = "InsufficientInstanceCapacity"
+# A token whose instance is already gone (the node was terminated since) is asked again with a
+# token derived from that instance: every run derives the same one. Bounded, as a guard.
+MAX_TOKEN_RENEWALS = 3
 
 
-def launch(ec2, spec: LabSpec, nodes: list[str], image: Image, subnet: Subnet, group_id: str) -> dict[str, str]:
-    """Start every node in nodes at once; node -> instance id."""
-    if not nodes:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_CALLS, len(nodes))) as pool:
-        ids = list(pool.map(lambda node: _run_one(ec2, spec, node, image, subnet, group_id), nodes))
-    return dict(zip(nodes, ids))
+@dataclass(frozen=True)
+class Launched:
+    node: str
+    instance_id: str
+    subnet: Subnet
+    launch_time: datetime | None
 
 
-def _run_one(ec2, spec: LabSpec, node: str, image: Image, subnet: Subnet, group_id: str) -> str:
+def run_request(spec: LabSpec, node: str, image: Image, subnet: Subnet, group_id: str) -> dict:
+    """The RunInstances request of one node in one subnet, its ClientToken included (pure)."""
     node_spec = spec.nodes[node]
     tags = lab_tags(spec.name, node, node_spec.role, extra={**spec.tags, tag.SSH_USER: spec.ssh_user})
     root_tags = lab_tags(spec.name, node, node_spec.role, extra={**spec.tags, tag.VOLUME: tag.ROOT_VOLUME})
-    # The same token on every retry: if a throttled-looking answer hid a launch, EC2 does not launch twice.
-    answer = with_retry(
-        ec2.run_instances, ClientToken=uuid.uuid4().hex, ImageId=image.image_id, InstanceType=node_spec.type,
-        MinCount=1, MaxCount=1, KeyName=spec.name, SubnetId=subnet.subnet_id, SecurityGroupIds=[group_id],
-        BlockDeviceMappings=[{"DeviceName": image.root_device, "Ebs": {
+    request = {
+        "ImageId": image.image_id, "InstanceType": node_spec.type, "MinCount": 1, "MaxCount": 1,
+        "KeyName": spec.name, "SubnetId": subnet.subnet_id, "SecurityGroupIds": [group_id],
+        "BlockDeviceMappings": [{"DeviceName": image.root_device, "Ebs": {
             "VolumeSize": node_spec.root_volume_gb or spec.root_volume_gb, "VolumeType": spec.volume_type,
             "DeleteOnTermination": True}}],
-        TagSpecifications=[tag_spec("instance", tags), tag_spec("volume", root_tags)])
-    return answer["Instances"][0]["InstanceId"]
+        "TagSpecifications": [tag_spec("instance", tags), tag_spec("volume", root_tags)]}
+    return {**request, "ClientToken": client_token(request)}
+
+
+def client_token(request: dict) -> str:
+    """A digest of the request (64 hex characters: EC2's limit): equal requests, equal tokens."""
+    return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+
+
+def launch(ec2, spec: LabSpec, orders: dict[str, list[Subnet]], image: Image, group_id: str,
+           progress) -> dict[str, Launched]:
+    """Start every node of orders at once, each in the first subnet of its order with capacity."""
+    if not orders:
+        return {}
+    nodes = list(orders)
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_CALLS, len(nodes))) as pool:
+        launched = list(pool.map(lambda node: _launch_one(ec2, spec, node, orders[node], image, group_id, progress),
+                                 nodes))
+    return {one.node: one for one in launched}
+
+
+def _launch_one(ec2, spec: LabSpec, node: str, order: list[Subnet], image: Image, group_id: str,
+                progress) -> Launched:
+    instance_type = spec.nodes[node].type
+    for index, subnet in enumerate(order):
+        instance = _run(ec2, run_request(spec, node, image, subnet, group_id))
+        if instance is not None:
+            return Launched(node, instance["InstanceId"], subnet, instance.get("LaunchTime"))
+        if index + 1 < len(order):
+            progress(f"{node}: no {instance_type} capacity in {subnet.az}; trying {order[index + 1].az}")
+    raise CloudError(f"EC2 has no {instance_type} capacity for {node} in {', '.join(s.az for s in order)}; "
+                     f"run `lab up` again later (it launches only what is missing), or pick another instance type")
+
+
+def _run(ec2, request: dict) -> dict | None:
+    """The launched instance, or None when the zone has no capacity for the type.
+
+    InvalidGroup.NotFound right after the group was made is retried (retry_not_found).
+    """
+    for _ in range(MAX_TOKEN_RENEWALS + 1):
+        answer = with_retry(_run_or_no_capacity, ec2, request, retry_not_found=True)
+        if answer is None:
+            return None
+        instance = answer["Instances"][0]
+        if instance.get("State", {}).get("Name") not in ("terminated", "shutting-down"):
+            return instance
+        # EC2 answered the token's old instance, gone since: ask again with a token of its own.
+        request = {**request, "ClientToken": client_token({"after": instance["InstanceId"], **request})}
+    raise CloudError(f"EC2 kept answering terminated instances to RunInstances (last {instance['InstanceId']}); "
+                     f"run `lab up` again")
+
+
+def _run_or_no_capacity(ec2, request: dict) -> dict | None:
+    try:
+        return ec2.run_instances(**request)
+    except ClientError as exc:
+        if error_code(exc) == NO_CAPACITY:
+            return None
+        raise
 
 
 def wait_running(ec2, instance_ids: list[str], progress) -> None:
@@ -56,7 +128,7 @@ def wait_running(ec2, instance_ids: list[str], progress) -> None:
         bad = sorted(i for i, s in states.items() if s not in ("pending", "running"))
         if bad:
             raise CloudError(f"instances stopped or terminated while starting: {', '.join(bad)}; "
-                             f"run `lab down` then `lab up`")
+                             f"run `lab up` again (it launches the nodes that are missing)")
         waiting = [i for i in instance_ids if states.get(i) != "running"]
         if not waiting:
             progress(f"{len(instance_ids)} instances running")

@@ -1,4 +1,4 @@
-"""Where the lab lives (VPC, subnet) and where its SSH comes from (the caller's address)."""
+"""Where the lab lives (VPC, subnets) and where its SSH comes from (the caller's address)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import ipaddress
 import urllib.request
 from dataclasses import dataclass
 
+from botocore.exceptions import ClientError
+
 from lab.config import LabSpec
-from lab.ec2 import with_retry
+from lab.ec2 import error_code, with_retry
 from labcore.errors import LabError
 
 CHECKIP_URL = "https://checkip.amazonaws.com"
@@ -20,25 +22,60 @@ class Subnet:
     az: str
     vpc_id: str
 
-    @property
-    def id(self) -> str:
-        return self.subnet_id
 
-
-def choose_subnet(ec2, spec: LabSpec) -> Subnet:
-    """The configured subnet, else the default VPC's subnet in the first availability zone."""
-    if spec.subnet:
-        raw = with_retry(ec2.describe_subnets, SubnetIds=[spec.subnet])["Subnets"][0]
-    else:
-        vpcs = with_retry(ec2.describe_vpcs, Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
-        if not vpcs:
-            raise LabError(f"region {spec.region} has no default VPC: set `subnet:` in the config to a subnet id")
-        subnets = with_retry(ec2.describe_subnets, Filters=[
-            {"Name": "vpc-id", "Values": [vpcs[0]["VpcId"]]}, {"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
-        if not subnets:
-            raise LabError(f"the default VPC of {spec.region} has no default subnet: set `subnet:` in the config")
-        raw = min(subnets, key=lambda s: s["AvailabilityZone"])
+def _subnet(raw: dict) -> Subnet:
     return Subnet(raw["SubnetId"], raw["CidrBlock"], raw["AvailabilityZone"], raw["VpcId"])
+
+
+def default_subnets(ec2, region: str) -> list[Subnet]:
+    """The default VPC's default subnets (one per availability zone), in zone order."""
+    vpcs = with_retry(ec2.describe_vpcs, Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    if not vpcs:
+        raise LabError(f"region {region} has no default VPC: set `subnet:` in the config to a subnet id")
+    subnets = with_retry(ec2.describe_subnets, Filters=[
+        {"Name": "vpc-id", "Values": [vpcs[0]["VpcId"]]}, {"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+    if not subnets:
+        raise LabError(f"the default VPC of {region} has no default subnet: set `subnet:` in the config")
+    return sorted((_subnet(s) for s in subnets), key=lambda s: s.az)
+
+
+def subnets_by_id(ec2, spec: LabSpec, subnet_ids: list[str]) -> dict[str, Subnet]:
+    """The configured subnet and the others named (where the lab already runs), in one call.
+
+    A configured subnet EC2 does not know is bad input (exit 2), not a cloud failure.
+    """
+    raw = with_retry(_describe_subnets, ec2, subnet_ids)
+    if raw is None:
+        raise LabError(f"subnet: {spec.subnet} does not exist in {spec.region}; fix `subnet:` in the config "
+                       f"(`aws ec2 describe-subnets --region {spec.region}` lists them)")
+    return {s["SubnetId"]: _subnet(s) for s in raw}
+
+
+def _describe_subnets(ec2, subnet_ids: list[str]) -> list[dict] | None:
+    """None when one of the ids does not exist (EC2 answers an error, not a shorter list)."""
+    try:
+        return ec2.describe_subnets(SubnetIds=subnet_ids)["Subnets"]
+    except ClientError as exc:
+        if error_code(exc) in ("InvalidSubnetID.NotFound", "InvalidSubnetID.Malformed"):
+            return None
+        raise
+
+
+def management_network(cidrs: list[str]) -> str:
+    """The smallest network holding every given subnet: the subnet itself when there is one.
+
+    chrony's `allow` and the inventory's subnet_cidr read it, so it must cover every node,
+    also when capacity spread the lab over subnets of several zones.
+    """
+    nets = sorted({ipaddress.IPv4Network(c) for c in cidrs})
+    if len(nets) == 1:
+        return str(nets[0])
+    prefix = min(n.prefixlen for n in nets)
+    while True:
+        candidate = nets[0].supernet(new_prefix=prefix)
+        if all(n.subnet_of(candidate) for n in nets):
+            return str(candidate)
+        prefix -= 1
 
 
 def ssh_sources(spec: LabSpec, subnet_cidr: str, resolve_caller) -> list[str]:

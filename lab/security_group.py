@@ -6,12 +6,15 @@ address, so it is tested without EC2 and reconciled in one authorize and one rev
 
 from __future__ import annotations
 
+from botocore.exceptions import ClientError
+
 from lab.config import LabSpec
 from lab.discovery import LabResources
-from lab.ec2 import with_retry
-from lab.network import Subnet
+from lab.ec2 import error_code, with_retry
 from lab.ports import SERVICE_PORTS, SSH_PORT
-from labcore.tags import lab_tags, tag_spec
+from labcore import tags as tag
+from labcore.errors import CloudError, CloudStateError
+from labcore.tags import lab_tags, tag_spec, tags_of
 
 
 def desired_ingress(group_id: str, ssh_cidrs: list[str]) -> list[dict]:
@@ -57,18 +60,19 @@ def _permissions(flat: set[tuple]) -> list[dict]:
     return perms
 
 
-def ensure_security_group(ec2, spec: LabSpec, subnet: Subnet, ssh_cidrs: list[str], found: LabResources,
+def ensure_security_group(ec2, spec: LabSpec, vpc_id: str, ssh_cidrs: list[str], found: LabResources,
                           progress) -> tuple[str, list[str]]:
-    """The lab's group with exactly the desired rules; returns (group id, what was created)."""
+    """The lab's group in vpc_id with exactly the desired rules; returns (group id, what was created)."""
     created = []
     if found.security_groups:
-        group_id = found.security_groups[0].group_id
+        group_id = _the_labs_group(spec, vpc_id, found)
     else:
-        group_id = with_retry(ec2.create_security_group, GroupName=spec.name, VpcId=subnet.vpc_id,
-                              Description=f"openstack-ec2-lab {spec.name}",
-                              TagSpecifications=[tag_spec("security-group", lab_tags(spec.name, extra=spec.tags))])["GroupId"]
-        created.append(f"security group {group_id}")
-        progress(f"security group {group_id} created in {subnet.vpc_id}")
+        group_id = with_retry(_create_or_none, ec2, spec, vpc_id)
+        if group_id is None:
+            group_id = _made_by_another_run(ec2, spec, vpc_id, progress)
+        else:
+            created.append(f"security group {group_id}")
+            progress(f"security group {group_id} created in {vpc_id}")
     current = with_retry(ec2.describe_security_groups, GroupIds=[group_id], retry_not_found=True)["SecurityGroups"][0]
     have, want = _flatten(current["IpPermissions"]), _flatten(desired_ingress(group_id, ssh_cidrs))
     if want - have:
@@ -79,3 +83,47 @@ def ensure_security_group(ec2, spec: LabSpec, subnet: Subnet, ssh_cidrs: list[st
         with_retry(ec2.revoke_security_group_ingress, GroupId=group_id, IpPermissions=_permissions(have - want))
         progress(f"security group {group_id}: {len(have - want)} ingress rules removed")
     return group_id, created
+
+
+def _the_labs_group(spec: LabSpec, vpc_id: str, found: LabResources) -> str:
+    """The lab's group found by tag; it must be in the VPC the lab's subnets are in."""
+    for group in found.security_groups:
+        if group.vpc_id == vpc_id:
+            return group.group_id
+    group = found.security_groups[0]
+    raise CloudStateError(f"the security group of lab {spec.name} ({group.group_id}) is in {group.vpc_id}, the lab's "
+                          f"subnets are in {vpc_id}; set `subnet:` to a subnet of {group.vpc_id} or run `lab down` "
+                          f"first")
+
+
+def _create_or_none(ec2, spec: LabSpec, vpc_id: str) -> str | None:
+    """The new group's id; None when a group of that name exists in the VPC (InvalidGroup.Duplicate)."""
+    try:
+        return ec2.create_security_group(
+            GroupName=spec.name, VpcId=vpc_id, Description=f"openstack-ec2-lab {spec.name}",
+            TagSpecifications=[tag_spec("security-group", lab_tags(spec.name, extra=spec.tags))])["GroupId"]
+    except ClientError as exc:
+        if error_code(exc) == "InvalidGroup.Duplicate":
+            return None
+        raise
+
+
+def _made_by_another_run(ec2, spec: LabSpec, vpc_id: str, progress) -> str:
+    """The group of the lab's name that appeared since discovery: used only if it carries the lab's tag.
+
+    Another `lab up` of the same lab made it a moment ago (tags come with the create, so a
+    group of the lab's without its tag is never the lab's); a group of that name without the
+    tag belongs to someone else and is never touched.
+    """
+    groups = with_retry(ec2.describe_security_groups, Filters=[
+        {"Name": "group-name", "Values": [spec.name]}, {"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]
+    if not groups:
+        raise CloudError(f"EC2 says a security group named {spec.name} exists in {vpc_id} but does not list it; "
+                         f"run `lab up` again")
+    group = groups[0]
+    if tags_of(group).get(tag.NAME) != spec.name:
+        raise CloudError(f"a security group named {spec.name} already exists in {vpc_id} ({group['GroupId']}) "
+                         f"without the tag {tag.NAME}={spec.name}: it is not this lab's and is left alone; rename "
+                         f"that group or pick another lab name (`name:` in the config)")
+    progress(f"security group {group['GroupId']} was just created by another `lab up` of {spec.name}: using it")
+    return group["GroupId"]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable
 import boto3
 from botocore.config import Config
 
-from lab.images import Image, image_by_id, image_by_name
+from lab.images import OFFICIAL_IMAGES, Image, ImageQuery, find_newest, image_by_id
 
 if TYPE_CHECKING:
     from lab.config import LabSpec
@@ -27,10 +27,6 @@ Progress = Callable[[str], None]
 # so that a throttled call is not retried 5 x 5 times and every retry is counted.
 CLIENT_CONFIG = Config(retries={"total_max_attempts": 1, "mode": "standard"}, max_pool_connections=32,
                        connect_timeout=10, read_timeout=60)
-
-# Canonical's account; the seed guide's Ubuntu 18.04 LTS server image, newest first.
-UBUNTU_OWNER = "099720109477"
-UBUNTU_1804_NAME = "ubuntu/images/hvm-ssd/ubuntu-bionic-18.04-amd64-server-*"
 
 
 class Target:
@@ -84,10 +80,33 @@ class AwsTarget(Target):
     AWS_ENDPOINT_URL): the only target that ever spends money."""
 
     name = "aws"
+    # Host keys come out of band (the console, pin_host_keys) before the first SSH.
+    strict_host_keys = "yes"
 
-    @property
-    def image_owners(self) -> list[str]:
-        return [UBUNTU_OWNER]
+    def start(self, spec: "LabSpec", progress: Progress) -> None:
+        """No EC2 call before the credentials are known to exist (one line, exit 1, if not)."""
+        from lab.ec2 import set_lab_instance_types
+        from lab.ec2_errors import check_credentials
+
+        check_credentials(lambda: self._session(spec.region))
+        set_lab_instance_types({node: node_spec.type for node, node_spec in spec.nodes.items()})
+
+    def connect(self) -> bool:
+        """Credentials are there (one line, exit 1, if not): `down` and `status` need them too."""
+        from lab.ec2_errors import check_credentials
+
+        check_credentials(lambda: self._session(None))
+        return True
+
+    def pin_host_keys(self, ec2, inventory: "Inventory", progress: Progress) -> None:
+        """Each host's keys as cloud-init printed them to its console (GetConsoleOutput)."""
+        from lab.hostkeys import pin_from_console
+
+        pin_from_console(ec2, inventory, progress=progress)
+
+    def image_query(self, os: str) -> ImageQuery:
+        """Where the official images of os are published (lab/images.py: Canonical's, Debian's)."""
+        return OFFICIAL_IMAGES[os]
 
     def caller_cidr(self, subnet_cidr: str) -> str:
         from lab.network import detect_caller_cidr
@@ -95,9 +114,11 @@ class AwsTarget(Target):
         return detect_caller_cidr(subnet_cidr)
 
     def find_image(self, ec2, spec: "LabSpec") -> Image:
+        """`ami:` by id, else the newest official image of the config's OS; deprecated ones included."""
+        query = self.image_query(spec.openstack.os)
         if spec.ami:
-            return image_by_id(ec2, spec.ami, spec.region)
-        return image_by_name(ec2, self.image_owners, UBUNTU_1804_NAME, "Ubuntu 18.04", spec.region)
+            return image_by_id(ec2, spec.ami, spec.region, hint=query.cli_hint(spec.region))
+        return find_newest(ec2, query, spec.region)
 
 
 # name -> "module:class"; a target's module is imported only when it is asked for.

@@ -14,8 +14,10 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from botocore.exceptions import ClientError
+
 from lab.config import LabSpec
-from lab.ec2 import with_retry
+from lab.ec2 import error_code, with_retry
 from labcore import tags as tag
 from labcore.errors import CloudError
 from labcore.tags import lab_tags, tag_spec, tags_of
@@ -80,10 +82,21 @@ def wait_available(ec2, volume_ids: list[str]) -> None:
         time.sleep(POLL_SECONDS)
 
 
+def _attach_one(ec2, volume_id: str, instance_id: str, device: str) -> None:
+    """Attach; a volume another `up` of the lab attached to this very instance a moment ago is done."""
+    try:
+        ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=device)
+    except ClientError as exc:
+        if error_code(exc) == "VolumeInUse" and any(
+                a["InstanceId"] == instance_id
+                for a in ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0].get("Attachments", [])):
+            return
+        raise
+
+
 def attach(ec2, attachments: list[tuple[str, str, str]]) -> None:
     """(volume id, instance id, device) each; an instance still pending is retried (IncorrectState)."""
-    _parallel(lambda a: with_retry(ec2.attach_volume, VolumeId=a[0], InstanceId=a[1], Device=a[2],
-                                   retry_not_found=True), attachments)
+    _parallel(lambda a: with_retry(_attach_one, ec2, *a, retry_not_found=True), attachments)
 
 
 def _volumes(ec2, filters: list[dict]) -> list[dict]:

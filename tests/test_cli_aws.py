@@ -10,7 +10,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from lab import cli, instances, teardown, volumes
+from lab.keypair import generate_key
 from labcore.paths import LabPaths
+from labcore.secrets import ensure_secrets
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,18 +84,25 @@ def _lab_tags(lab: str, node: str, role: str) -> list[dict]:
 def test_lab_found_in_another_subnet_is_a_cloud_failure_exit_1(endpoint, tmp_path, capsys):
     config = config_named(tmp_path, endpoint, "moved-lab")
     ec2 = boto3.client("ec2", region_name="ap-northeast-2", endpoint_url=endpoint)
-    subnets = sorted(ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"],
-                     key=lambda s: s["AvailabilityZone"])
-    elsewhere = subnets[-1]["SubnetId"]  # `up` would pick the first zone's subnet
+    # Not a default subnet: `up` never puts nodes there (another zone's default subnet is where capacity may move them).
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    elsewhere = ec2.create_subnet(VpcId=vpc, CidrBlock="172.31.96.0/20")["Subnet"]["SubnetId"]
+    # This checkout made the lab (its key and secrets are here, its key pair is in EC2): only the subnet is wrong.
+    paths = LabPaths.for_lab("moved-lab")
+    ensure_secrets(paths.ensure(), lambda line: None, hosts_exist=lambda: False)
+    ec2.import_key_pair(KeyName="moved-lab", PublicKeyMaterial=generate_key(paths.key_file).encode(),
+                        TagSpecifications=[{"ResourceType": "key-pair",
+                                            "Tags": [{"Key": "lab:name", "Value": "moved-lab"}]}])
     image = ec2.describe_images(Owners=["099720109477"])["Images"][0]["ImageId"]
-    ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=elsewhere,
+    ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, SubnetId=elsewhere, KeyName="moved-lab",
                       TagSpecifications=_lab_tags("moved-lab", "controller", "controller"))
 
     assert cli.main(["up", "--no-ssh", "--config", config, "--target", "aws"]) == 1
 
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"lab moved-lab already runs in {elsewhere}" in err
-    assert ec2.describe_key_pairs(Filters=[{"Name": "tag:lab:name", "Values": ["moved-lab"]}])["KeyPairs"] == []
+    assert err.count("\n") == 1 and "moved-lab" in err and elsewhere in err
+    lab = [{"Name": "tag:lab:name", "Values": ["moved-lab"]}]
+    assert ec2.describe_security_groups(Filters=lab)["SecurityGroups"] == []  # nothing was created
 
 
 def test_lab_volume_attached_to_a_stranger_is_a_cloud_failure_exit_1(endpoint, tmp_path, capsys):

@@ -2,75 +2,39 @@
 
 from __future__ import annotations
 
-import functools
 import os
-from pathlib import Path
 
-import boto3
-import botocore.session
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
-from moto import mock_aws
-from tenacity import wait_none
+from launch_fixtures import (  # noqa: F401 - ec2 and moto_images are fixtures
+    CALLER,
+    CONFIG,
+    IMAGES,
+    REGION,
+    ec2,
+    lab_instances,
+    moto_images,
+    run_up,
+    spec_with,
+    use_images,
+)
 
-from lab import ec2 as lab_ec2
-from lab import instances, network, provision, security_group, volumes
-from lab.config import parse_config
+from lab import network, provision, security_group, volumes
 from lab.ports import SERVICE_PORTS
 from lab.sshconfig import render_ssh_config
-from lab.target import UBUNTU_1804_NAME, AwsTarget, Target
+from lab.target import AwsTarget, Target
 from labcore.errors import CloudError, LabError
 from labcore.paths import LabPaths
-from twin.target import TwinTarget
-
-REGION = "ap-northeast-2"
-CALLER = "198.51.100.7/32"
-CONFIG = (Path(__file__).resolve().parent.parent / "configs" / "lab.yaml").read_text()
 
 
-_BOTOCORE = botocore.session.get_session()
-
-
-@pytest.fixture
-def ec2(monkeypatch):
-    # Every `up` builds its own client; sharing one botocore session spares re-reading the EC2 model each time.
-    monkeypatch.setattr(boto3.session, "Session", functools.partial(boto3.session.Session, botocore_session=_BOTOCORE))
-    monkeypatch.setattr(lab_ec2, "WAIT", wait_none())
-    monkeypatch.setattr(instances, "POLL_SECONDS", 0.0)
-    monkeypatch.setattr(volumes, "POLL_SECONDS", 0.0)
-    # moto registers images under the test account, never Canonical's: look them up there.
-    monkeypatch.setattr(AwsTarget, "image_owners", property(lambda self: ["self"]))
-    # moto's thousands of default images cost a second per test; these tests register their own.
-    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
-    with mock_aws():
-        client = boto3.client("ec2", region_name=REGION)
-        yield client
-
-
-def register_bionic(ec2, name: str = UBUNTU_1804_NAME.replace("*", "20240101")) -> str:
-    """moto knows no Ubuntu 18.04 image: register one under the name the lookup asks for."""
-    return ec2.register_image(Name=name, RootDeviceName="/dev/sda1", Architecture="x86_64",
-                              VirtualizationType="hvm",
+def register_image(ec2, name: str) -> str:
+    """An image of this account (moto keeps no architecture for it: only a lookup by id finds it)."""
+    return ec2.register_image(Name=name, RootDeviceName="/dev/sda1",
                               BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8}}])["ImageId"]
-
-
-def spec_with(extra: str = "", text: str = CONFIG):
-    return parse_config(text + extra, "configs/lab.yaml")
-
-
-def run_up(spec, lines=None):
-    paths = LabPaths.for_lab(spec.name).ensure()
-    return provision.up(spec, AwsTarget(), paths, resolve_caller=lambda cidr: CALLER,
-                        progress=(lines if lines is not None else []).append)
 
 
 def by_tag(items, key="lab:node"):
     return {t["Value"]: i for i in items for t in i.get("Tags", []) if t["Key"] == key}
-
-
-def lab_instances(ec2):
-    return [i for r in ec2.describe_instances(Filters=[{"Name": "tag:lab:name", "Values": ["rocky-lab"]}])["Reservations"]
-            for i in r["Instances"] if i["State"]["Name"] != "terminated"]
 
 
 def lab_group(ec2):
@@ -78,7 +42,6 @@ def lab_group(ec2):
 
 
 def test_security_group_allows_all_icmp_from_itself_and_nothing_from_everywhere(ec2):
-    register_bionic(ec2)
     run_up(spec_with())
     group = lab_group(ec2)
     icmp = [p for p in group["IpPermissions"] if p["IpProtocol"] == "icmp"]
@@ -98,7 +61,6 @@ def test_security_group_allows_all_icmp_from_itself_and_nothing_from_everywhere(
 
 
 def test_instances_have_the_configured_types_and_tags(ec2):
-    register_bionic(ec2)
     run_up(spec_with())
     nodes = by_tag(lab_instances(ec2))
     assert set(nodes) == {"controller", "object1", "object2"}
@@ -110,7 +72,6 @@ def test_instances_have_the_configured_types_and_tags(ec2):
 
 
 def test_volumes_are_attached_to_their_node_in_its_zone_and_go_with_it(ec2):
-    register_bionic(ec2)
     report = run_up(spec_with())
     nodes = by_tag(lab_instances(ec2))
     vols = ec2.describe_volumes(Filters=[{"Name": "tag:lab:volume", "Values": ["sdb", "sdc"]}])["Volumes"]
@@ -132,7 +93,6 @@ def test_volumes_are_attached_to_their_node_in_its_zone_and_go_with_it(ec2):
 
 
 def test_key_is_private_and_only_its_public_half_is_in_ec2(ec2):
-    register_bionic(ec2)
     run_up(spec_with())
     key_file = LabPaths.for_lab("rocky-lab").key_file
     assert oct(os.stat(key_file).st_mode & 0o777) == "0o600"
@@ -142,7 +102,6 @@ def test_key_is_private_and_only_its_public_half_is_in_ec2(ec2):
 
 
 def test_second_up_creates_nothing(ec2):
-    register_bionic(ec2)
     first = run_up(spec_with())
     assert len(first.created) == 1 + 1 + 3 + 4
     second = run_up(spec_with())
@@ -152,7 +111,6 @@ def test_second_up_creates_nothing(ec2):
 
 
 def test_up_stopped_halfway_is_finished_by_the_next_up(ec2, monkeypatch):
-    register_bionic(ec2)
     real_attach = volumes.attach
 
     def broken(*a, **k):
@@ -209,7 +167,6 @@ def _volume_by_id(params):
                                                  ("DescribeSecurityGroups", "InvalidGroup.NotFound",
                                                   lambda params: "GroupId.1" in str(params.get("body", "")))])
 def test_transient_errors_are_retried_and_the_lab_converges(ec2, monkeypatch, operation, code, when):
-    register_bionic(ec2)
     faults = Faults(monkeypatch, operation, code, times=3, when=when or (lambda params: True))
     report = run_up(spec_with())
     assert faults.left == 0
@@ -219,7 +176,6 @@ def test_transient_errors_are_retried_and_the_lab_converges(ec2, monkeypatch, op
 
 
 def test_a_real_error_fails_at_once_with_awss_message(ec2, monkeypatch):
-    register_bionic(ec2)
     faults = Faults(monkeypatch, "CreateSecurityGroup", "UnauthorizedOperation", times=99)
     with pytest.raises(CloudError, match="UnauthorizedOperation"):
         run_up(spec_with())
@@ -228,20 +184,19 @@ def test_a_real_error_fails_at_once_with_awss_message(ec2, monkeypatch):
 
 
 def test_retries_that_run_out_say_so(ec2, monkeypatch):
-    register_bionic(ec2)
     Faults(monkeypatch, "DescribeVpcs", "RequestLimitExceeded", times=99)
     with pytest.raises(CloudError, match="kept answering RequestLimitExceeded .* after 8 attempts"):
         run_up(spec_with())
 
 
-def test_missing_ubuntu_image_says_to_set_ami(ec2):
+def test_missing_ubuntu_image_says_to_set_ami(ec2, monkeypatch, tmp_path):
+    use_images(monkeypatch, tmp_path / "no-bionic.json", [i for i in IMAGES if "bionic" not in i["name"]])
     with pytest.raises(LabError, match=f"no Ubuntu 18.04 image found in {REGION} .*; set `ami:` in the config"):
         run_up(spec_with())
     assert lab_instances(ec2) == []
 
 
 def test_inventory_records_what_ssh_and_install_need(ec2):
-    register_bionic(ec2)
     report = run_up(spec_with())
     inv = report.inventory
     assert inv.os == "ubuntu-18.04" and inv.target == "aws" and inv.subnet_cidr.startswith("172.31.")
@@ -255,7 +210,6 @@ def test_inventory_records_what_ssh_and_install_need(ec2):
 
 
 def test_explicit_allow_from_needs_no_lookup(ec2):
-    register_bionic(ec2)
     spec = spec_with(text=CONFIG.replace("allow_from: [auto]", "allow_from: [203.0.113.0/28]"))
     paths = LabPaths.for_lab(spec.name).ensure()
 
@@ -268,7 +222,6 @@ def test_explicit_allow_from_needs_no_lookup(ec2):
 
 
 def test_instances_record_their_ssh_user_and_tag_their_root_volume(ec2):
-    register_bionic(ec2)
     run_up(spec_with())
     for node, instance in by_tag(lab_instances(ec2)).items():
         tags = {t["Key"]: t["Value"] for t in instance["Tags"]}
@@ -279,7 +232,6 @@ def test_instances_record_their_ssh_user_and_tag_their_root_volume(ec2):
 
 
 def test_up_interrupted_while_creating_volumes_is_finished_by_the_next_up(ec2, monkeypatch):
-    register_bionic(ec2)
     cut = {"left": 1}
 
     def network_drops(**kwargs):
@@ -308,7 +260,6 @@ def test_up_interrupted_while_creating_volumes_is_finished_by_the_next_up(ec2, m
 
 
 def test_second_up_lists_what_exists(ec2):
-    register_bionic(ec2)
     run_up(spec_with())
     again = run_up(spec_with())
     assert again.created == []
@@ -317,24 +268,7 @@ def test_second_up_lists_what_exists(ec2):
     assert "key pair rocky-lab" in again.existing
 
 
-def test_lost_local_key_replaces_the_key_pair_and_says_so(ec2):
-    register_bionic(ec2)
-    run_up(spec_with())
-    paths = LabPaths.for_lab("rocky-lab")
-    old_public = paths.key_file.with_name("id_ed25519.pub").read_text()
-    paths.key_file.unlink()
-    lines = []
-    report = run_up(spec_with(), lines)
-    assert report.created == ["key pair rocky-lab"]
-    assert any("does not match" in line and "replacing" in line for line in lines)
-    new_public = paths.key_file.with_name("id_ed25519.pub").read_text()
-    assert new_public != old_public and oct(os.stat(paths.key_file).st_mode & 0o777) == "0o600"
-    remote = ec2.describe_key_pairs(KeyNames=["rocky-lab"], IncludePublicKey=True)["KeyPairs"][0]
-    assert remote["PublicKey"].split()[:2] == new_public.split()[:2]
-
-
 def test_security_group_drift_is_repaired_by_the_next_up(ec2):
-    register_bionic(ec2)
     run_up(spec_with())
     group = lab_group(ec2)["GroupId"]
     ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
@@ -362,7 +296,6 @@ def test_desired_ingress_opens_service_ports_to_the_group_and_ssh_to_the_caller_
 
 
 def test_ssh_config_lets_plain_ssh_reach_every_node(ec2):
-    register_bionic(ec2)
     report = run_up(spec_with())
     paths = LabPaths.for_lab("rocky-lab")
     text = paths.ssh_config.read_text()
@@ -371,12 +304,14 @@ def test_ssh_config_lets_plain_ssh_reach_every_node(ec2):
         block = text.split(f"Host {node.name}\n")[1].split("\n\n")[0]
         assert f"HostName {node.public_ip}" in block and "User ubuntu" in block
         assert f"UserKnownHostsFile {paths.known_hosts.resolve()}" in block
-        assert "IdentitiesOnly yes" in block and "StrictHostKeyChecking accept-new" in block
+        assert "IdentitiesOnly yes" in block and f"StrictHostKeyChecking {AwsTarget.strict_host_keys}" in block
+    from twin.target import TwinTarget
+
     assert "StrictHostKeyChecking yes" in render_ssh_config(report.inventory, paths, TwinTarget.strict_host_keys)
 
 
 def test_pinned_ami_is_used_and_a_wrong_one_is_named(ec2):
-    base = register_bionic(ec2, "my-own-ubuntu")
+    base = register_image(ec2, "my-own-ubuntu")
     run_up(spec_with(f"ami: {base}\n"))
     assert {i["ImageId"] for i in lab_instances(ec2)} == {base}
     with pytest.raises(LabError, match="ami ami-0123456789abcdef0 does not exist .* fix `ami:`"):
@@ -408,7 +343,6 @@ def _count_calls(monkeypatch, spec) -> dict[str, int]:
 
 
 def test_each_extra_node_costs_at_most_two_calls_plus_two_per_volume(ec2, monkeypatch):
-    register_bionic(ec2)
     small = _count_calls(monkeypatch, spec_with(text=_config_with_object_nodes(2)))
     big = _count_calls(monkeypatch, spec_with(text=_config_with_object_nodes(8).replace("bench-lab", "big-lab")))
     assert small["RunInstances"] == 3 and big["RunInstances"] == 9
@@ -469,7 +403,6 @@ def test_no_default_vpc_and_no_subnet_exits_2_in_one_line_creating_nothing(ec2, 
                                                                           message):
     from lab.cli import main
 
-    register_bionic(ec2)
     _remove_default_vpc(ec2, keep_vpc)
     config = tmp_path / "lab.yaml"
     config.write_text(CONFIG.replace("allow_from: [auto]", "allow_from: [203.0.113.9/32]"))
