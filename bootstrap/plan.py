@@ -1,8 +1,10 @@
 """A Plan is data: the ordered Steps that install OpenStack on an inventory's hosts.
 
-A Step says what it wants (commands to run, files with this content) and how to tell
-it is already done (check); the runner decides what to send. That is why `lab plan`
-is free, why tests need no SSH, and why a second `lab install` changes nothing.
+A Step is a name, a phase, its hosts, the guide section it implements and its actions
+(bootstrap/actions.py: files, packages, services, SQL, openstack commands, rings, waits,
+commands). It says what it wants; the runner asks the host's facts and decides what to
+send. That is why `lab plan` is free, why tests need no SSH, why `lab install --check`
+can print a change set, and why a second `lab install` changes nothing.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+from bootstrap.actions import ACTIONS, Action, Command, CopySpec, FileSpec
 from labcore.secrets import Secrets
 
 # The guide's chapters as phases, in plan order, each with the phases it needs done first on
@@ -42,42 +45,71 @@ def phases_needed(phase: str) -> set[str]:
     return found
 
 
-@dataclass(frozen=True)
-class FileSpec:
-    path: str
-    content: str
-    mode: int = 0o644
-    owner: str = "root:root"
-
-
-@dataclass(frozen=True)
-class CopySpec:
-    """A file produced on one host (e.g. a Swift ring on the controller) copied to the step's hosts."""
-
-    source_host: str
-    path: str  # the same path on the source and on every destination
-    mode: int = 0o644
-    owner: str = "root:root"
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Step:
+    """What one step wants on its hosts.
+
+    after: hosts that must have finished every step they have before this one in the plan
+    (a copy waits for its source host the same way), e.g. the cloud-ready check waits for
+    every storage node to have started its services.
+
+    The older shape, Step(name, phase, hosts, commands=..., files=..., copies=..., check=...),
+    is still accepted: files and copies become their actions, and the commands one Command
+    run unless check passes (and always after a file changed).
+    """
+
     name: str
     phase: str
     hosts: tuple[str, ...]  # node names, resolved from roles when the plan is made
-    commands: tuple[str, ...] = ()
-    files: tuple[FileSpec, ...] = ()
-    copies: tuple[CopySpec, ...] = ()
-    # Shell text; exit 0 means the step is already done and is skipped. Files and copies
-    # are written (only when changed) before the check is asked, and a changed file always
-    # re-runs the commands, so a step whose config changed is applied again.
-    check: str | None = None
+    actions: tuple[Action, ...]
+    guide: str | None  # the URL of the guide's section this step implements
+    after: tuple[str, ...]
 
-    def __post_init__(self) -> None:
+    def __init__(self, name: str, phase: str, hosts: tuple[str, ...], actions: tuple[Action, ...] = (), *,
+                 guide: str | None = None, after: tuple[str, ...] = (), commands: tuple[str, ...] = (),
+                 files: tuple[FileSpec, ...] = (), copies: tuple[CopySpec, ...] = (), check: str | None = None):
+        legacy = (*files, *copies, *((Command(tuple(commands), check),) if commands else ()))
+        for name_, value in (("name", name), ("phase", phase), ("hosts", tuple(hosts)),
+                             ("actions", tuple(legacy) + tuple(actions)), ("guide", guide), ("after", tuple(after))):
+            object.__setattr__(self, name_, value)
         if self.phase not in PHASES:
             raise ValueError(f"step {self.name}: unknown phase {self.phase!r}")
         if not self.hosts:
             raise ValueError(f"step {self.name}: no hosts")
+        for action in self.actions:
+            if not isinstance(action, ACTIONS):
+                raise TypeError(f"step {self.name}: not an action: {action!r}")
+
+    @property
+    def files(self) -> tuple[FileSpec, ...]:
+        return tuple(a for a in self.actions if isinstance(a, FileSpec))
+
+    @property
+    def copies(self) -> tuple[CopySpec, ...]:
+        return tuple(a for a in self.actions if isinstance(a, CopySpec))
+
+    @property
+    def waits_for(self) -> set[str]:
+        """The other hosts this step waits for: the sources of its copies and its `after`."""
+        return {c.source_host for c in self.copies} | set(self.after)
+
+
+def action_row(action: Action, secrets: Secrets) -> dict:
+    """An action as JSON-ready data, every text masked (`lab plan --json`)."""
+    row = {"action": type(action).__name__, **asdict(action)}
+    if "mode" in row:
+        row["mode"] = f"{row['mode']:04o}"
+    return _masked(row, secrets)
+
+
+def _masked(value, secrets: Secrets):
+    if isinstance(value, str):
+        return secrets.mask(value)
+    if isinstance(value, (list, tuple)):
+        return [_masked(v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {k: _masked(v, secrets) for k, v in value.items()}
+    return value
 
 
 @dataclass(frozen=True)
@@ -89,26 +121,18 @@ class Plan:
         return [(phase, [s for s in self.steps if s.phase == phase]) for phase in PHASES
                 if any(s.phase == phase for s in self.steps)]
 
+    def ordered(self) -> list[Step]:
+        """The steps in the order the runner numbers them (phase order, then plan order)."""
+        return [step for _, steps in self.phases() for step in steps]
+
     def for_host(self, host: str) -> list[Step]:
         return [s for s in self.steps if host in s.hosts]
 
     def as_rows(self, secrets: Secrets) -> list[dict]:
         """One row per step and host, secrets masked: the shape of `lab plan --json`."""
-        rows = []
-        for phase, steps in self.phases():
-            for step in steps:
-                for host in step.hosts:
-                    rows.append({
-                        "host": host,
-                        "phase": phase,
-                        "step": step.name,
-                        "check": secrets.mask(step.check) if step.check else None,
-                        "commands": [secrets.mask(c) for c in step.commands],
-                        "files": [{**asdict(f), "mode": f"{f.mode:04o}", "content": secrets.mask(f.content)}
-                                  for f in step.files],
-                        "copies": [{**asdict(c), "mode": f"{c.mode:04o}"} for c in step.copies],
-                    })
-        return rows
+        return [{"host": host, "phase": step.phase, "step": step.name, "guide": step.guide,
+                 "after": list(step.after), "actions": [action_row(a, secrets) for a in step.actions]}
+                for step in self.ordered() for host in step.hosts]
 
     def to_json(self, secrets: Secrets) -> str:
         return json.dumps(self.as_rows(secrets), indent=2)

@@ -27,3 +27,11 @@ COMPONENTS = (base, packages, database, messaging, memcached, etcd, keystone,
 def build_plan(inventory: Inventory, secrets: Secrets) -> Plan:
     ctx = PlanContext.for_inventory(inventory, secrets)
     return Plan(tuple(step for component in COMPONENTS for step in component.steps(ctx)))
+
+
+def host_plan(inventory: Inventory) -> Plan:
+    """The hosts' base state alone (host programs, first boot done, hostname, /etc/hosts):
+    what `lab up` runs before it prepares the Swift volumes, the same steps `lab install`
+    starts with. It needs no secret."""
+    ctx = PlanContext.for_inventory(inventory, Secrets({}))
+    return Plan(tuple(base.host_steps(ctx)))

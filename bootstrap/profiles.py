@@ -17,7 +17,11 @@ from labcore.errors import LabError
 class Profile:
     name: str  # the inventory's os, e.g. "ubuntu-18.04"
     release: str  # "rocky"
-    # Package archive: commands that make the release's packages installable (none on Debian).
+    # What /etc/os-release says on a host of this profile (ID, VERSION_ID): first boot checks it.
+    os_id: str
+    version_id: str
+    # Package archive: commands that make the release's packages installable, `apt-get update`
+    # first (the first apt command on a fresh host), and the upgrade.
     archive_commands: tuple[str, ...]
     archive_check: str | None
     # Packages, by what they are for; two apt-gets per host install them (environment_packages, then service_packages).
@@ -34,6 +38,9 @@ class Profile:
     debconf_selections: tuple[str, ...]
     # Services.
     database_service: str
+    # Where MariaDB keeps accounts: mysql.user up to 10.3 (Ubuntu 18.04: 10.1), mysql.global_priv
+    # from 10.4 (Debian 12: 10.11), where mysql.user is a view that refuses DELETE.
+    database_accounts: str
     keystone_web: str  # "apache" (mod_wsgi, ServerName in apache2.conf) or "uwsgi" (service keystone)
     keystone_service: str  # what to restart after keystone.conf changed
     etcd_service: str
@@ -79,7 +86,10 @@ def _union(groups: list[tuple[str, ...]]) -> tuple[str, ...]:
 UBUNTU_1804_ROCKY = Profile(
     name="ubuntu-18.04",
     release="rocky",
+    os_id="ubuntu",
+    version_id="18.04",
     archive_commands=(
+        "apt-get update",
         "DEBIAN_FRONTEND=noninteractive apt-get install -y software-properties-common",
         "add-apt-repository -y cloud-archive:rocky",
         "apt-get update",
@@ -98,6 +108,7 @@ UBUNTU_1804_ROCKY = Profile(
     swift_storage_packages=("xfsprogs", "rsync", "swift", "swift-account", "swift-container", "swift-object"),
     debconf_selections=(),
     database_service="mysql",
+    database_accounts="mysql.user",
     keystone_web="apache",
     keystone_service="apache2",
     etcd_service="etcd",
@@ -118,6 +129,8 @@ _DEBIAN_DEBCONF = (
 DEBIAN_12 = Profile(
     name="debian-12",
     release="rocky",
+    os_id="debian",
+    version_id="12",
     archive_commands=("apt-get update",),
     archive_check=None,
     client_packages=("python3-openstackclient",),
@@ -132,6 +145,7 @@ DEBIAN_12 = Profile(
     swift_storage_packages=("xfsprogs", "rsync", "swift", "swift-account", "swift-container", "swift-object"),
     debconf_selections=_DEBIAN_DEBCONF,
     database_service="mariadb",
+    database_accounts="mysql.global_priv",
     keystone_web="uwsgi",
     keystone_service="keystone",
     etcd_service="etcd",

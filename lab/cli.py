@@ -38,7 +38,8 @@ def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lab", description="Build an OpenStack Rocky test lab on EC2 or its local twin.",
                                      epilog="exit codes: 0 done, 1 failure on the cloud or a host (the message says "
-                                            "what to do next), 2 bad input (nothing changed), 130 interrupted")
+                                            "what to do next), 2 bad input (nothing changed), 3 `lab install --check`: "
+                                            "something would change, 130 interrupted")
     _common(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -55,8 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     status = command("status", "show what exists of the lab")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     plan = command("plan", "print the install plan for the current inventory (secrets masked), touching no host")
-    plan.add_argument("--json", action="store_true", help="a JSON list of steps per host")
-    command("install", "install OpenStack (Keystone, Swift and their prerequisites) on the lab's hosts")
+    plan_output = plan.add_mutually_exclusive_group()
+    plan_output.add_argument("--json", action="store_true", help="a JSON list of steps per host")
+    plan_output.add_argument("--shell", action="store_true", help="the raw shell each step asks and sends")
+    install = command("install", "install OpenStack (Keystone, Swift and their prerequisites) on the lab's hosts")
+    install.add_argument("--check", action="store_true",
+                         help="change nothing: read the hosts' facts and show what would change, with a diff of "
+                              "every file; exit 0 when nothing would change, 3 when something would (like "
+                              "`terraform plan -detailed-exitcode`), 1 when a host could not be read")
     command("verify", "prove the cloud works: ping, time sync, tokens, a Swift round trip, the volumes")
     reboot = command("reboot", "reboot nodes through the EC2 API (all of them by default) and wait until they are back")
     reboot.add_argument("nodes", nargs="*", metavar="NODE")
@@ -96,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lab {args.command}: unexpected error {type(exc).__name__}: {str(exc)[:200]}; nothing more was "
               f"done; the traceback is in {where} (please report it), then run the command again", file=sys.stderr)
         return 1
+    finally:
+        from lab.lock import release_all
+
+        release_all()  # the lab's lock ends with the command, not when its objects happen to be freed
 
 
 if __name__ == "__main__":

@@ -1,64 +1,55 @@
-"""`lab up`'s work on the hosts: hostname, /etc/hosts, the Swift volumes; every host in parallel."""
+"""`lab up`'s work on the hosts: their base state, then the Swift volumes; every host in parallel.
+
+The base state (the lab's host programs, first boot finished, hostname, /etc/hosts) is
+the same steps `lab install` starts with (bootstrap/components/base.py), run by the same
+runner: one definition of what a host must be before anything else happens on it. The
+volumes are this command's own job (lab/storage.py); they come after first boot, since
+their preparation may apt-get xfsprogs.
+"""
 
 from __future__ import annotations
 
-import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
 
-from lab.hostsfile import render_hosts
 from lab.storage import VolumeReport, prepare_storage
-from labcore.errors import RemoteError
 from labcore.inventory import Inventory, NodeRecord
-from labcore.remote import Remote, RemoteFactory
+from labcore.paths import LabPaths
+from labcore.remote import RemoteFactory
+from labcore.secrets import Secrets
 
 
 @dataclass
 class HostReport:
     node: str
-    changed: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)  # the base steps that changed something
     volumes: list[VolumeReport] = field(default_factory=list)
 
     def __str__(self) -> str:
-        parts = [", ".join(self.changed) if self.changed else "hostname and /etc/hosts already right"]
+        parts = [f"{', '.join(self.changed)} set" if self.changed else "base state already right"]
         parts += [str(v) for v in self.volumes]
         return f"{self.node}: " + "; ".join(parts)
 
 
-def _hostname(remote: Remote, name: str) -> bool:
-    if remote.run(f'[ "$(hostname)" = {shlex.quote(name)} ]').ok:
-        return False
-    q = shlex.quote(name)
-    result = remote.run(f"hostnamectl set-hostname {q} 2>/dev/null || (echo {q} > /etc/hostname && hostname {q})")
-    if not result.ok:
-        raise RemoteError(f"{remote.name}: cannot set the hostname: {result.stderr.strip()}")
-    return True
+def prepare_hosts(inventory: Inventory, factory: RemoteFactory, *, progress: Callable[[str], None],
+                  log_dir: Path | None = None, reboot: Callable[[NodeRecord], None] | None = None) -> list[HostReport]:
+    """The hosts' base state through the runner, then each host's volumes; a RemoteError
+    (one message naming host and step) when a host cannot be prepared."""
+    from bootstrap.planner import host_plan
+    from bootstrap.runner import run_plan
 
+    report = run_plan(host_plan(inventory), inventory, factory, Secrets({}),
+                      log_dir=log_dir or LabPaths.for_lab(inventory.lab).logs, progress=progress, reboot=reboot,
+                      title="lab up")
+    report.raise_for_failure()
+    reports = {n.name: HostReport(n.name, [r.step for r in report.results if r.host == n.name and
+                                          r.status == "changed"]) for n in inventory.nodes}
 
-def _hosts_file(remote: Remote, inventory: Inventory) -> bool:
-    existing = remote.run("cat /etc/hosts").stdout
-    wanted = render_hosts(existing, inventory)
-    if wanted == existing:
-        return False
-    result = remote.run("cat > /etc/hosts.lab-new && cat /etc/hosts.lab-new > /etc/hosts && rm -f /etc/hosts.lab-new",
-                        stdin=wanted)
-    if not result.ok:
-        raise RemoteError(f"{remote.name}: cannot write /etc/hosts: {result.stderr.strip()}")
-    return True
+    def storage(node: NodeRecord) -> None:
+        reports[node.name].volumes = prepare_storage(factory(node), node.volumes)
 
-
-def prepare_host(node: NodeRecord, inventory: Inventory, factory: RemoteFactory) -> HostReport:
-    remote = factory(node)
-    report = HostReport(node.name)
-    if _hostname(remote, node.name):
-        report.changed.append(f"hostname set to {node.name}")
-    if _hosts_file(remote, inventory):
-        report.changed.append("/etc/hosts written")
-    report.volumes = prepare_storage(remote, node.volumes)
-    return report
-
-
-def prepare_hosts(inventory: Inventory, factory: RemoteFactory, *, progress) -> list[HostReport]:
     with ThreadPoolExecutor(max_workers=len(inventory.nodes) or 1) as pool:
-        futures = [pool.submit(prepare_host, n, inventory, factory) for n in inventory.nodes]
-        return [f.result() for f in futures]
+        list(pool.map(storage, inventory.nodes))
+    return [reports[n.name] for n in inventory.nodes]

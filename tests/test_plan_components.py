@@ -3,37 +3,29 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shlex
 import subprocess
-import sys
+from dataclasses import asdict
 
 import pytest
 from identity_host import IdentityHost
-from plan_fixtures import context, file_on, inventory, step_named
+from plan_fixtures import actions, context, file_on, fresh_commands, inventory, plan_for, rendered, step_named
 
-from bootstrap.components import openstack_batch
+from bootstrap.actions import LINE, Command, OpenStack, Packages, Service, Sql
 from bootstrap.components.keystone import openrc
 from bootstrap.plan import PHASE_NEEDS, PHASES, phases_needed
 from bootstrap.planner import build_plan
+from bootstrap.render import POLICY_RC_D, starts_deferred
 from labcore.secrets import generate
 
 
 @pytest.fixture(params=["ubuntu-18.04", "debian-12"])
 def planned(request):
-    ctx = context(request.param)
-    return ctx, build_plan(ctx.inventory, ctx.secrets)
+    return plan_for(request.param)
 
 
-def sql_of(command: str) -> str:
-    """The SQL a `mysql -e '...'` command sends, as the shell would pass it."""
-    return " ".join(shlex.split(command))
-
-
-def all_text(plan, secrets=None) -> str:
-    return json.dumps([{"check": s.check, "commands": s.commands, "files": [f.content for f in s.files]}
-                       for s in plan.steps])
+def all_text(plan) -> str:
+    return json.dumps([[asdict(a) for a in s.actions] for s in plan.steps])
 
 
 def test_port_35357_appears_nowhere_in_the_plan(planned):
@@ -52,8 +44,7 @@ def test_no_secret_value_is_shown_by_lab_plan_json(planned):
 
 
 def test_both_profiles_plan_the_same_steps():
-    names = [[(s.phase, s.name, s.hosts) for s in build_plan(context(os).inventory, generate()).steps]
-             for os in ("ubuntu-18.04", "debian-12")]
+    names = [[(s.phase, s.name, s.hosts) for s in plan_for(os)[1].steps] for os in ("ubuntu-18.04", "debian-12")]
     assert names[0] == names[1]
 
 
@@ -91,25 +82,25 @@ def test_what_a_phase_configures_was_installed_by_a_phase_it_needs(planned):
     assert {"swift", "swift-proxy"} <= available("finalize")
 
 
-def test_cloud_archive_rocky_only_on_ubuntu():
-    ubuntu = all_text(build_plan(inventory("ubuntu-18.04"), generate()))
-    debian = all_text(build_plan(inventory("debian-12"), generate()))
+def test_cloud_archive_rocky_only_on_ubuntu_and_apt_get_update_comes_first():
+    ubuntu = step_named(plan_for("ubuntu-18.04")[1], "package-archive", "controller").actions[0].run
+    debian = step_named(plan_for("debian-12")[1], "package-archive", "controller").actions[0].run
     assert "add-apt-repository -y cloud-archive:rocky" in ubuntu
-    assert "cloud-archive" not in debian
+    assert ubuntu.index("apt-get update") < ubuntu.index(
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y software-properties-common")
+    assert debian[0] == "apt-get update" and "cloud-archive" not in all_text(plan_for("debian-12")[1])
 
 
-def test_each_host_installs_its_packages_in_two_apt_calls_environment_first(planned):
+def test_each_host_installs_its_packages_in_two_apt_gets_environment_first(planned):
     ctx, plan = planned
     for host in ("controller", "object1", "object2"):
-        installs = [(s.phase, c) for s in plan.for_host(host) for c in s.commands if "apt-get install" in c
-                    and "software-properties-common" not in c]
+        installs = [(s.phase, a) for s in plan.for_host(host) for a in actions(s, Packages)]
         assert [phase for phase, _ in installs] == ["packages", "service-packages"], installs
         role = "controller" if host == "controller" else "object"
-        for package in ctx.profile.packages_for(role):
-            assert sum(f" {package} " in f"{command} " or f" {package};" in command
-                       for _, command in installs) == 1, package
-        for package in ctx.profile.environment_packages(role):
-            assert f" {package}" in installs[0][1]
+        named = [n for _, a in installs for n in a.names]
+        assert sorted(named) == sorted(ctx.profile.packages_for(role))  # each package once
+        assert installs[0][1].names == ctx.profile.environment_packages(role)
+        assert installs[1][1].debconf == ctx.profile.debconf_selections and not installs[0][1].debconf
     assert "chrony" in ctx.profile.environment_packages("object")
 
 
@@ -121,11 +112,8 @@ def test_python_packages_follow_the_profile():
 
 
 def test_controller_follows_amazon_time_sync_on_aws_and_allows_the_subnet():
-    plan = build_plan(inventory("ubuntu-18.04"), generate())
-    conf = file_on(plan, "controller", "/etc/chrony/chrony.conf")
-    assert "server 169.254.169.123 iburst" in conf
-    assert "allow 10.0.0.0/24" in conf
-    assert "pool" not in conf
+    conf = file_on(plan_for("ubuntu-18.04")[1], "controller", "/etc/chrony/chrony.conf")
+    assert "server 169.254.169.123 iburst" in conf and "allow 10.0.0.0/24" in conf and "pool" not in conf
 
 
 def test_other_nodes_follow_the_controller_only(planned):
@@ -137,13 +125,15 @@ def test_other_nodes_follow_the_controller_only(planned):
 
 
 def test_on_the_twin_chrony_never_sets_the_clock_and_the_controller_serves_its_own():
-    plan = build_plan(inventory("debian-12"), generate())
-    conf = file_on(plan, "controller", "/etc/chrony/chrony.conf")
-    assert "local stratum 8" in conf and "169.254.169.123" not in conf
+    plan = plan_for("debian-12")[1]
+    assert "local stratum 8" in file_on(plan, "controller", "/etc/chrony/chrony.conf")
     for host in ("controller", "object1"):
         assert "-x" in file_on(plan, host, "/etc/default/chrony")
         assert "ConditionCapability=" in file_on(plan, host, "/etc/systemd/system/chrony.service.d/lab.conf")
-    aws = build_plan(inventory("ubuntu-18.04"), generate())
+        (service,) = actions(step_named(plan, "chrony-controller" if host == "controller" else
+                                        "chrony-follow-controller", host), Service)
+        assert service.daemon_reload  # the drop-in is read only after a daemon-reload
+    aws = plan_for("ubuntu-18.04")[1]
     assert not [f for s in aws.steps for f in s.files if f.path == "/etc/default/chrony"]
 
 
@@ -156,19 +146,20 @@ def test_mariadb_listens_on_the_controllers_management_ip(planned):
         assert line in cnf
 
 
-def test_mariadb_is_secured_with_sql(planned):
-    _, plan = planned
-    step = step_named(plan, "mariadb-secure", "controller")
-    assert "DROP DATABASE IF EXISTS test" in sql_of(step.commands[0])
-    assert "User=''" in sql_of(step.commands[0])
+@pytest.mark.parametrize("os_name, accounts", [("ubuntu-18.04", "mysql.user"), ("debian-12", "mysql.global_priv")])
+def test_mariadb_is_secured_with_sql_on_the_table_its_version_keeps_accounts_in(os_name, accounts):
+    (sql,) = actions(step_named(plan_for(os_name)[1], "mariadb-secure", "controller"), Sql)
+    assert "DROP DATABASE IF EXISTS test" in sql.statement and f"DELETE FROM {accounts} WHERE User='';" in sql.statement
+    assert sql.expect == "0" and "information_schema.schemata" in sql.done.sql
 
 
 def test_rabbitmq_user_openstack_gets_all_permissions(planned):
     ctx, plan = planned
     step = step_named(plan, "rabbitmq-user", "controller")
-    text = " ".join(step.commands)
+    text = " ".join(c for a in actions(step, Command) for c in a.run)
     assert f"add_user openstack {ctx.secrets['rabbit_pass']}" in text
     assert 'set_permissions openstack ".*" ".*" ".*"' in text
+    assert actions(step, Service)[0].start_only
 
 
 def test_memcached_and_etcd_listen_on_the_controller_ip(planned):
@@ -185,54 +176,60 @@ def test_keystone_uses_fernet_and_its_database_on_the_controller(planned):
     conf = file_on(plan, "controller", "/etc/keystone/keystone.conf")
     assert "provider = fernet" in conf
     assert f"connection = mysql+pymysql://keystone:{ctx.secrets['keystone_dbpass']}@controller/keystone" in conf
-    db = sql_of(step_named(plan, "keystone-database", "controller").commands[0])
-    assert "'keystone'@'localhost'" in db and "'keystone'@'%'" in db
+    (sql,) = actions(step_named(plan, "keystone-database", "controller"), Sql)
+    assert "'keystone'@'localhost'" in sql.statement and "'keystone'@'%'" in sql.statement
 
 
-def test_keystone_database_check_logs_in_where_keystone_does(planned):
+def test_keystone_database_is_done_when_keystone_logs_in_where_keystone_does(planned):
     """MariaDB listens on the controller's management IP only: a check via 127.0.0.1 never passes,
     so a second `lab install` would redo the grants and never report 0 changed."""
     ctx, plan = planned
-    check = step_named(plan, "keystone-database", "controller").check
-    assert "-h controller " in check and "127.0.0.1" not in check
-    assert f"-p{ctx.secrets['keystone_dbpass']}" not in check.replace("'", "")
+    (sql,) = actions(step_named(plan, "keystone-database", "controller"), Sql)
+    assert sql.done.login == ("keystone", ctx.secrets["keystone_dbpass"], "controller")
+    fact = rendered(step_named(plan, "keystone-database", "controller"))[0]
+    assert fact.startswith("MYSQL_PWD=") and " -h controller " in fact and "-p" not in fact.split()
 
 
 def test_keystone_manage_log_is_the_keystone_users_before_its_commands_run_side_by_side(planned):
     """db_sync runs as keystone next to fernet_setup as root: whoever creates the log file owns it."""
-    commands = step_named(planned[1], "keystone-service", "controller").commands
-    first = next(i for i, c in enumerate(commands) if "keystone-manage" in c and "keystone-manage.log" not in c)
-    assert "touch /var/log/keystone/keystone-manage.log && chown keystone:keystone " \
-           "/var/log/keystone/keystone-manage.log" in commands[:first]
-    assert "db_sync" in commands[first] and "fernet_setup" in commands[first]
+    setup = actions(step_named(planned[1], "keystone-service", "controller"), Command)[0].run
+    assert setup[0] == ("touch /var/log/keystone/keystone-manage.log && chown keystone:keystone "
+                        "/var/log/keystone/keystone-manage.log")
+    assert "db_sync" in setup[1] and "fernet_setup" in setup[1] and "credential_setup" in setup[1]
 
 
 def test_keystone_bootstrap_puts_every_url_on_port_5000(planned):
     _, plan = planned
-    bootstrap = next(c for c in step_named(plan, "keystone-service", "controller").commands
-                     if "keystone-manage bootstrap" in c)
+    bootstrap = actions(step_named(plan, "keystone-service", "controller"), Command)[0].run[2]
     urls = re.findall(r"--bootstrap-(admin|internal|public)-url (\S+)", bootstrap)
     assert sorted(u[0] for u in urls) == ["admin", "internal", "public"]
     assert {u[1] for u in urls} == {"http://controller:5000/v3/"}
     assert "--bootstrap-region-id RegionOne" in bootstrap
 
 
-def test_keystone_is_served_by_apache_on_ubuntu_and_uwsgi_on_debian():
-    ubuntu = " ".join(step_named(build_plan(inventory("ubuntu-18.04"), generate()), "keystone-service",
-                                 "controller").commands)
-    debian = " ".join(step_named(build_plan(inventory("debian-12"), generate()), "keystone-service",
-                                 "controller").commands)
-    assert "ServerName controller" in ubuntu and "restart apache2" in ubuntu
-    assert "restart keystone" in debian and "apache2" not in debian
+def test_keystone_is_served_by_apache_on_ubuntu_and_uwsgi_on_debian_and_waited_for_on_5000():
+    ubuntu = step_named(plan_for("ubuntu-18.04")[1], "keystone-service", "controller")
+    debian = step_named(plan_for("debian-12")[1], "keystone-service", "controller")
+    assert "ServerName controller" in actions(ubuntu, Command)[1].run[0]
+    assert actions(ubuntu, Service)[0].units == ("apache2",) and actions(debian, Service)[0].units == ("keystone",)
+    assert actions(debian, Command)[1].run == ("sed -i 's/^processes = .*/processes = %k/' "
+                                               "/etc/keystone/keystone-uwsgi.ini",)
+    for step in (ubuntu, debian):
+        wait = step.actions[-1]
+        assert wait.command(15) == "python3 /usr/local/lib/openstack-ec2-lab/wait_http.py http://controller:5000/v3 15"
 
 
-def test_identity_entities_are_the_guides(planned):
-    _, plan = planned
-    text = " ".join(step_named(plan, "identity-entities", "controller").commands)
-    for fragment in ("domain create --description \"An Example Domain\" example", "project create --domain default"
-                     " --description \"Service Project\" service", "myproject", "user create --domain default",
-                     "role create myrole", "role add --project myproject --user myuser myrole"):
-        assert fragment in text
+def test_identity_entities_are_the_guides_commands(planned):
+    ctx, plan = planned
+    argv = [a.argv for a in actions(step_named(plan, "identity-entities", "controller"), OpenStack)]
+    assert argv == [
+        ("domain", "create", "--description", "An Example Domain", "example"),
+        ("project", "create", "--domain", "default", "--description", "Service Project", "service"),
+        ("project", "create", "--domain", "default", "--description", "Demo Project", "myproject"),
+        ("user", "create", "--domain", "default", "--password", ctx.secrets["demo_pass"], "myuser"),
+        ("role", "create", "myrole"),
+        ("role", "add", "--project", "myproject", "--user", "myuser", "myrole"),
+    ]
 
 
 def test_openrc_files_match_the_guide_and_are_private(planned):
@@ -247,101 +244,87 @@ def test_openrc_files_match_the_guide_and_are_private(planned):
     assert step.files[0].content == admin
 
 
-def test_no_check_calls_the_openstack_cli(planned):
+def test_no_fact_calls_the_openstack_cli(planned):
     _, plan = planned
+    from bootstrap.decide import facts_for
+
     for step in plan.steps:
-        assert not (step.check and re.search(r"(^|[;&|(] *)openstack ", step.check)), step.name
+        for fact in (f for a in step.actions for f in facts_for(a)):
+            assert not re.search(r"(^|[;&|(] *)openstack ", fact.command()), step.name
+
+
+def test_lab_plan_says_each_action_in_one_line_of_at_most_200_characters(planned):
+    _, plan = planned
+    lines = [a.says() for s in plan.steps for a in s.actions]
+    assert all(len(line) <= LINE and "\n" not in line for line in lines)
+    assert "create the openstack user `myuser` unless it exists; set its password again when the secret " \
+           "changes" in lines
+    assert "install packages chrony" in lines and "write /etc/chrony/chrony.conf (0644 root:root)" in lines
 
 
 def test_identity_entities_are_created_only_when_keystones_database_lacks_them(tmp_path):
     """A query per entity instead of `openstack ... show` (2-3 s each): only what is missing is
-    sent, and all of it to one openstack process."""
-    ctx = context("debian-12")
-    step = step_named(build_plan(ctx.inventory, ctx.secrets), "identity-entities", "controller")
-    host = IdentityHost(tmp_path, [(r"example|'service'|'myuser'", "1")])
+    sent, all of it to one openstack process (the real openstack_batch.py)."""
+    ctx, plan = plan_for("debian-12")
+    step = step_named(plan, "identity-entities", "controller")
+    host = IdentityHost(tmp_path, [(r"name='example'|name='service'|^SELECT count\(\*\) FROM local_user", "1")])
 
-    sent = host.run(step)
+    report = host.install(step, tmp_path, ctx.secrets)
 
-    assert sent == [
+    assert host.sent() == [
         ["project", "create", "--domain", "default", "--description", "Demo Project", "myproject"],
-        ["user", "set", "--password", ctx.secrets["demo_pass"], "myuser"],
+        ["user", "set", "--password", ctx.secrets["demo_pass"], "myuser"],  # exists, but never set by the lab
         ["role", "create", "myrole"],
         ["role", "add", "--project", "myproject", "--user", "myuser", "myrole"],
     ]
-    assert host.sh(step.commands[-1]).returncode != 0  # the fake database still lacks them: not done
+    # The fake database still counts none of what was created: the step says so and fails.
+    assert "`myproject`: not in keystone's database after the openstack command" in report.failure.tail[-1]
 
 
-def test_the_batch_runs_commands_in_order_as_the_cli_parses_them_and_stops_at_a_failure(tmp_path):
-    """The driver itself, on a stand-in openstackclient whose main() records argv."""
-    package = tmp_path / "openstackclient"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "shell.py").write_text(
-        "import json\n"
-        "class OpenStackShell:\n"
-        "    def run(self, argv):\n"
-        "        return self.run_subcommand(argv, how='run')\n"
-        "    def run_subcommand(self, argv, how='again'):\n"
-        f"        open({str(tmp_path / 'argv.jsonl')!r}, 'a').write(json.dumps([how] + argv) + '\\n')\n"
-        "        return 1 if argv[:2] == ['role', 'show'] else 0\n")
-    (tmp_path / "batch.py").write_text(openstack_batch.BATCH_SOURCE)
-    lines = "\n".join(['domain create --description "An Example Domain" example', "",
-                       "user create --password s3cret myuser", "role show nosuch", "role create never"])
+def test_identity_entities_that_all_exist_send_nothing_and_the_password_once(tmp_path):
+    ctx, plan = plan_for("debian-12")
+    step = step_named(plan, "identity-entities", "controller")
+    host = IdentityHost(tmp_path, [(r".", "1")])
 
-    result = subprocess.run([sys.executable, str(tmp_path / "batch.py")], input=lines, text=True,
-                            capture_output=True, env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    first = host.install(step, tmp_path, ctx.secrets)
+    sent_first = host.sent()
+    second = host.install(step, tmp_path, ctx.secrets)
 
-    ran = [json.loads(line) for line in (tmp_path / "argv.jsonl").read_text().splitlines()]
-    # The first command starts the CLI (and authenticates); the others reuse its session.
-    assert ran == [["run", "domain", "create", "--description", "An Example Domain", "example"],
-                   ["again", "user", "create", "--password", "s3cret", "myuser"], ["again", "role", "show", "nosuch"]]
-    assert result.returncode == 1 and result.stderr.strip() == "openstack role show ...: exit 1"
-
-
-def test_keystone_under_uwsgi_runs_one_worker_per_core():
-    debian = step_named(build_plan(context("debian-12").inventory, context("debian-12").secrets),
-                        "keystone-service", "controller")
-    assert "sed -i 's/^processes = .*/processes = %k/' /etc/keystone/keystone-uwsgi.ini" in debian.commands
-    ubuntu = step_named(build_plan(context("ubuntu-18.04").inventory, context("ubuntu-18.04").secrets),
-                        "keystone-service", "controller")
-    assert not any("uwsgi" in c for c in ubuntu.commands)
+    assert first.ok and sent_first == [["user", "set", "--password", ctx.secrets["demo_pass"], "myuser"]]
+    assert second.ok and host.sent() == [] and second.counts()["changed"] == 0
+    assert host.stamps() == ["openstack-user-myuser.sha256"]
+    assert ctx.secrets["demo_pass"] not in (host.host.path("/var/lib/lab/openstack-user-myuser.sha256").read_text())
 
 
 @pytest.mark.parametrize("os_name", ["ubuntu-18.04", "debian-12"])
-def test_every_command_and_check_of_the_whole_plan_is_posix_sh(os_name):
+def test_every_fact_and_command_of_the_whole_plan_is_posix_sh(os_name):
     """Hosts run steps with sh (dash on Debian and Ubuntu): a quoting slip fails here, not on a host."""
-    plan = build_plan(inventory(os_name), generate())
-    for step in plan.steps:
-        for text in (*step.commands, *([step.check] if step.check else [])):
+    for step in plan_for(os_name)[1].steps:
+        for text in rendered(step):
             result = subprocess.run(["dash", "-n", "-c", text], capture_output=True, text=True)
             assert result.returncode == 0, (step.name, text, result.stderr)
 
 
-def test_enable_units_enables_only_what_is_not_enabled_yet(tmp_path):
-    from bootstrap.context import enable_units
-
-    (tmp_path / "systemctl").write_text(
-        '#!/bin/sh\nif [ "$1" = is-enabled ]; then grep -qx "$3" "$(dirname "$0")/enabled"; exit $?; fi\n'
-        'echo "$*" >> "$(dirname "$0")/calls"\n')
-    (tmp_path / "systemctl").chmod(0o755)
-    (tmp_path / "enabled").write_text("swift-account\n")
-    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
-    run = lambda *units: subprocess.run(["sh", "-c", enable_units(*units)], env=env).returncode  # noqa: E731
-
-    assert run("swift-account", "swift-object", "swift-container") == 0
-    assert run("swift-account") == 0  # nothing to enable: systemctl enable is not called at all
-    assert (tmp_path / "calls").read_text().splitlines() == ["enable swift-object swift-container"]
+def test_no_sql_is_rewritten_to_fit_the_shell(planned):
+    """The statement given is the statement sent (database.py once collapsed double spaces in it)."""
+    _, plan = planned
+    for name in ("mariadb-secure", "keystone-database"):
+        (sql,) = actions(step_named(plan, name, "controller"), Sql)
+        (command,) = fresh_commands(step_named(plan, name, "controller"))
+        sent = subprocess.run(["sh", "-c", f"printf '%s' {command.split(' -e ', 1)[1]}"], capture_output=True,
+                              text=True).stdout
+        assert sent == sql.statement
 
 
 def test_package_installs_defer_service_starts_and_always_clean_up(tmp_path):
     """While apt runs, policy-rc.d says 101 (no service starts); afterwards it is gone, even
     when apt fails; a policy-rc.d of the host's own is left alone."""
-    from bootstrap.components import packages
+    from bootstrap.render import NO_LEFTOVER_POLICY
 
     policy = tmp_path / "policy-rc.d"
 
     def run(command: str) -> subprocess.CompletedProcess:
-        text = packages.starts_deferred(command).replace(packages.POLICY_RC_D, str(policy))
+        text = starts_deferred(command).replace(POLICY_RC_D, str(policy))
         return subprocess.run(["sh", "-c", text], capture_output=True, text=True)
 
     during = run(f"{policy} start; echo denied=$?; exit 3")
@@ -349,10 +332,17 @@ def test_package_installs_defer_service_starts_and_always_clean_up(tmp_path):
     assert not policy.exists()
 
     policy.write_text("#!/bin/sh\n# openstack-ec2-lab: services start once configured\nexit 101\n")  # a killed run's
-    check = packages.NO_LEFTOVER_POLICY.replace(packages.POLICY_RC_D, str(policy))
-    assert subprocess.run(["sh", "-c", check]).returncode != 0  # so the step is not done
+    check = NO_LEFTOVER_POLICY.replace(POLICY_RC_D, str(policy))
+    assert subprocess.run(["sh", "-c", check]).returncode != 0  # so the packages are not done
     assert run("true").returncode == 0 and not policy.exists()
     assert subprocess.run(["sh", "-c", check]).returncode == 0
 
     policy.write_text("#!/bin/sh\nexit 0\n")  # the host's own
     assert run("true").returncode == 0 and policy.read_text() == "#!/bin/sh\nexit 0\n"
+
+
+def test_the_whole_plan_builds_for_a_lab_of_one_storage_node():
+    inv = inventory("debian-12")
+    one = inv.model_copy(update={"nodes": inv.nodes[:2]})
+    plan = build_plan(one, generate())
+    assert {h for s in plan.steps for h in s.hosts} == {"controller", "object1"}

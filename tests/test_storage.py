@@ -9,7 +9,6 @@ from fakes import FakeRemote
 from plan_fixtures import inventory
 
 from lab.hostsfile import render_hosts
-from lab.prepare import prepare_hosts
 from lab.storage import device_candidates, prepare_storage
 from labcore.errors import RemoteError
 from labcore.inventory import VolumeRecord
@@ -31,6 +30,8 @@ class DiskHost(FakeRemote):
         self.answer(r"^cat > /etc/fstab", self._write_fstab)
         self.answer(r"^mkdir -p", self._mount)
         self.answer(r"^findmnt --verify", lambda c, s: RunResult(0 if self.verify_ok else 1, "", "0 parse errors, 1 error"))
+        self.answer(r"^command -v mkfs\.xfs", RunResult(0))  # xfsprogs is there
+        self.answer(r"systemctl daemon-reload", RunResult(0))
 
     def _resolve(self, command, stdin):
         for path in re.findall(r"'?(/dev/\S+?)'?(?= |;)", command):
@@ -162,24 +163,6 @@ class Fleet:
 
     def __call__(self, node):
         return self.hosts[node.name]
-
-
-def test_prepare_hosts_sets_hostnames_hosts_and_storage_on_every_node():
-    inv = inventory()
-    hosts = {"controller": FakeRemote("controller"), "object1": nitro(), "object2": nitro()}
-    for node in inv.nodes[1:]:
-        hosts[node.name].links = {f"/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_{v.volume_id.replace('-', '')}":
-                                  f"/dev/nvme{i + 1}n1" for i, v in enumerate(node.volumes)}
-        hosts[node.name].name = node.name
-    for h in hosts.values():
-        h.answer(r'^\[ "\$\(hostname\)"', RunResult(1))
-    reports = prepare_hosts(inv, Fleet(hosts), progress=lambda m: None)
-    assert [r.node for r in reports] == ["controller", "object1", "object2"]
-    assert hosts["controller"].ran(r"hostnamectl set-hostname controller")
-    assert not hosts["controller"].ran(r"mkfs")
-    assert len(hosts["object2"].formats()) == 2
-    written = [s for s in hosts["object1"].stdins if s and "# BEGIN openstack-ec2-lab" in s]
-    assert written and "10.0.0.51 object1" in written[0]
 
 
 def test_the_device_lookup_waits_for_a_device_that_is_not_there_yet():

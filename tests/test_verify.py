@@ -3,32 +3,22 @@
 from __future__ import annotations
 
 import io
+import os
+import re
+import subprocess
 
 from fakes import FakeFleet
+from plan_fixtures import IPS, inventory
 from rich.console import Console
 
 from bootstrap.report import render_checks
-from bootstrap.verify import run_checks, verify_checks
-from labcore.inventory import Inventory, NodeRecord, VolumeRecord
+from bootstrap.verify import DEMO_OPENRC, ROUND_TRIP, run_checks, verify_checks
 from labcore.remote import RunResult
 from labcore.secrets import MASK, Secrets
 
 SECRET = "0123456789abcdef0123456789abcdef"
 SECRETS = Secrets({"admin_pass": SECRET})
-IPS = {"controller": "172.31.0.4", "object1": "172.31.0.5", "object2": "172.31.0.6"}
-
-
-def node(name: str, role: str, volumes: tuple[str, ...] = ()) -> NodeRecord:
-    return NodeRecord(name=name, role=role, instance_id=f"i-{name}", instance_type="t3.medium", az="ap-northeast-2a",
-                      private_ip=IPS[name], ssh_host=IPS[name], ssh_user="ubuntu",
-                      volumes=[VolumeRecord(name=v, volume_id=f"vol-{name}{v}", size_gb=10, device=f"/dev/sd{c}")
-                               for v, c in zip(volumes, "fg")])
-
-
-INVENTORY = Inventory(lab="rocky-lab", target="sim", region="ap-northeast-2", os="debian-12", release="rocky",
-                      subnet_cidr="172.31.0.0/20", key_file="k", known_hosts="h",
-                      nodes=[node("controller", "controller"), node("object1", "object", ("sdb", "sdc")),
-                             node("object2", "object", ("sdb", "sdc"))])
+INVENTORY = inventory("debian-12")
 
 
 def healthy_lab() -> FakeFleet:
@@ -39,7 +29,7 @@ def healthy_lab() -> FakeFleet:
                                                    "1 packets transmitted, 1 received, 0% packet loss\n"))
         fleet[name].answer(r"chronyc -n sources", RunResult(0, "MS Name/IP address   Stratum Poll Reach\n"
                                                               "===================================\n"
-                                                              "^* 172.31.0.4   3   6   377    35   +12us[+15us]\n"))
+                                                              "^* 10.0.0.11   3   6   377    35   +12us[+15us]\n"))
         fleet[name].answer(r"^findmnt -n -o FSTYPE,TARGET /srv/node/(\w+)",
                            lambda c, s: RunResult(0, f"xfs    {c.split()[-1]}\n"))
         fleet[name].answer(r"^findmnt --verify", RunResult(0, "Success, no errors or warnings detected\n"))
@@ -69,12 +59,47 @@ def test_checks_for_a_three_node_lab():
     assert sorted(c.host for c in checks if "findmnt --verify" in c.command) == ["object1", "object2"]
 
 
-def test_round_trip_uses_a_random_container_and_cleans_it_up():
-    script = next(c.command for c in verify_checks(INVENTORY) if "openstack object save" in c.command)
-    assert "/dev/urandom" in script and "trap cleanup EXIT" in script
-    assert "openstack container delete --recursive" in script
-    assert script.index("openstack object create") < script.index("openstack object list") < script.index(
-        "openstack object save") < script.index("sha256sum")
+FAKE_OPENSTACK = """#!/bin/sh
+# A Swift of files: container create C | object create C FILE | object list C ... | object save --file F C O
+# | container delete --recursive C. CORRUPT=1 hands back other bytes than were stored.
+store="$STORE"
+case "$1 $2" in
+  "container create") mkdir "$store/$3" ;;
+  "object create") cp "$4" "$store/$3/$(basename "$4")" ;;
+  "object list") ls "$store/$3" ;;
+  "object save") if [ -n "$CORRUPT" ]; then echo other > "$4"; else cp "$store/$5/$6" "$4"; fi ;;
+  "container delete") rm -rf "$store/$4" ;;
+  *) echo "openstack: unexpected $*" >&2; exit 2 ;;
+esac
+"""
+
+
+def round_trip(tmp_path, **env) -> subprocess.CompletedProcess:
+    """The round trip script as verify sends it, run in sh against a Swift made of files."""
+    (tmp_path / "bin").mkdir(exist_ok=True)
+    (tmp_path / "bin" / "openstack").write_text(FAKE_OPENSTACK)
+    (tmp_path / "bin" / "openstack").chmod(0o755)
+    (tmp_path / "store").mkdir(exist_ok=True)
+    (tmp_path / "demo-openrc").write_text("export OS_USERNAME=myuser\n")
+    script = next(c.command for c in verify_checks(INVENTORY) if c.name.startswith("swift object round trip"))
+    assert script == ROUND_TRIP.format(openrc=DEMO_OPENRC)
+    script = script.replace(DEMO_OPENRC, str(tmp_path / "demo-openrc"))
+    environment = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "STORE": str(tmp_path / "store"),
+                   **env}
+    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=environment)
+
+
+def test_the_round_trip_stores_reads_back_compares_and_cleans_up(tmp_path):
+    done = round_trip(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert re.fullmatch(r"round trip ok: 1 MiB object, sha256 [0-9a-f]{64}\n", done.stdout)
+    assert list((tmp_path / "store").iterdir()) == []  # its random container is gone
+
+
+def test_the_round_trip_fails_on_other_bytes_and_still_cleans_up(tmp_path):
+    done = round_trip(tmp_path, CORRUPT="1")
+    assert done.returncode == 1 and "checksum mismatch" in done.stderr
+    assert list((tmp_path / "store").iterdir()) == []
 
 
 def test_all_checks_pass_on_a_healthy_lab():
@@ -89,25 +114,25 @@ def test_all_checks_pass_on_a_healthy_lab():
 def test_failing_ping_is_reported():
     fleet = healthy_lab()
     for name in ("controller", "object1"):
-        fleet[name].answer(r"^ping -c 1 -W 2 172\.31\.0\.6$",
+        fleet[name].answer(r"^ping -c 1 -W 2 10\.0\.0\.52$",
                            RunResult(1, "1 packets transmitted, 0 received, 100% packet loss\n"))
 
     results = run_checks(verify_checks(INVENTORY), fleet, SECRETS)
 
     failed = [(r.host, r.name) for r in results if not r.passed]
-    assert failed == [("controller", "ping object2 (172.31.0.6)"), ("object1", "ping object2 (172.31.0.6)")]
+    assert failed == [("controller", "ping object2 (10.0.0.52)"), ("object1", "ping object2 (10.0.0.52)")]
     assert next(r for r in results if not r.passed).detail.startswith("exit 1\n")
 
 
 def test_chrony_fails_when_the_controller_is_not_the_selected_source():
     fleet = healthy_lab()
-    fleet["object2"].answer(r"chronyc -n sources", RunResult(0, "^- 172.31.0.4   3   6   377\n"
+    fleet["object2"].answer(r"chronyc -n sources", RunResult(0, "^- 10.0.0.11   3   6   377\n"
                                                                "^* 169.254.169.123   1   6   377\n"))
 
     results = run_checks(verify_checks(INVENTORY), fleet, SECRETS)
 
     assert [(r.host, r.name) for r in results if not r.passed] == [("object2", "time synchronised to controller "
-                                                                               "(172.31.0.4)")]
+                                                                               "(10.0.0.11)")]
 
 
 def test_device_not_xfs_or_not_mounted_fails():
@@ -140,12 +165,12 @@ def test_unreachable_host_fails_its_checks_and_not_the_others():
     fleet = healthy_lab()
 
     def refuse(command, _stdin):
-        raise TimeoutError("ssh to 172.31.0.6 timed out")
+        raise TimeoutError("ssh to 10.0.0.52 timed out")
 
     fleet["object2"].answer(r".", refuse)
 
     results = run_checks(verify_checks(INVENTORY), fleet, SECRETS)
 
     assert {r.host for r in results if not r.passed} == {"object2"}
-    assert all(r.detail == "could not run: TimeoutError: ssh to 172.31.0.6 timed out"
+    assert all(r.detail == "could not run: TimeoutError: ssh to 10.0.0.52 timed out"
                for r in results if r.host == "object2")

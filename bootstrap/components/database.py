@@ -1,29 +1,32 @@
 """SQL database on the controller (guide: environment, SQL database), secured with SQL.
 
 mysql_secure_installation is interactive; its effect is done with statements. root keeps
-unix_socket authentication, which is how every later step and check reaches the database
+unix_socket authentication, which is how every later step and fact reaches the database
 (no password on any command line).
 """
 
 from __future__ import annotations
 
-import shlex
-
-from bootstrap.context import PlanContext, enable_units
-from bootstrap.plan import FileSpec, Step
+from bootstrap import guide
+from bootstrap.actions import FileSpec, Service, Sql, SqlQuery
+from bootstrap.context import PlanContext
+from bootstrap.plan import Step
 
 OPENSTACK_CNF = "/etc/mysql/mariadb.conf.d/99-openstack.cnf"
 
-SECURE_SQL = ("DELETE FROM mysql.global_priv WHERE User='';"
-              " DELETE FROM mysql.global_priv WHERE User='root' AND Host NOT IN ('localhost','127.0.0.1','::1');"
-              " DROP DATABASE IF EXISTS test;"
-              " DELETE FROM mysql.db WHERE Db='test' OR Db='test\\\\_%';"
-              " FLUSH PRIVILEGES;")
-# Ubuntu 18.04's MariaDB 10.1 has no global_priv: there the same rows live in mysql.user.
-_SECURE_SQL_OLD = SECURE_SQL.replace("mysql.global_priv", "mysql.user")
+# Anonymous users, root from elsewhere, the test database: what mysql_secure_installation removes.
 SECURE_CHECK_SQL = ("SELECT (SELECT count(*) FROM mysql.user WHERE User='' OR (User='root' AND Host NOT IN"
                     " ('localhost','127.0.0.1','::1'))) + (SELECT count(*) FROM information_schema.schemata"
                     " WHERE schema_name='test')")
+
+
+def secure_sql(accounts: str) -> str:
+    """The statements, on the table where this MariaDB keeps its accounts (the profile says)."""
+    return (f"DELETE FROM {accounts} WHERE User='';"
+            f" DELETE FROM {accounts} WHERE User='root' AND Host NOT IN ('localhost','127.0.0.1','::1');"
+            " DROP DATABASE IF EXISTS test;"
+            " DELETE FROM mysql.db WHERE Db='test' OR Db='test\\\\_%';"
+            " FLUSH PRIVILEGES;")
 
 
 def openstack_cnf(ip: str) -> str:
@@ -36,18 +39,12 @@ def openstack_cnf(ip: str) -> str:
             "character-set-server = utf8\n")
 
 
-def mysql(sql: str, database: str = "") -> str:
-    return f"mysql -N -B {database} -e {shlex.quote(sql)}".replace("  ", " ")
-
-
 def steps(ctx: PlanContext) -> list[Step]:
-    service = ctx.profile.database_service
     controller = (ctx.controller.name,)
-    configure = Step(name="mariadb-config", phase="controller-services", hosts=controller,
-                     files=(FileSpec(OPENSTACK_CNF, openstack_cnf(ctx.controller.private_ip)),),
-                     commands=(enable_units(service), f"systemctl restart {service}"),
-                     check=f"systemctl is-active --quiet {service}")
-    secure = Step(name="mariadb-secure", phase="controller-services", hosts=controller,
-                  commands=(f"{mysql(SECURE_SQL)} || {mysql(_SECURE_SQL_OLD)}",),
-                  check=f'[ "$({mysql(SECURE_CHECK_SQL)})" = 0 ]')
+    configure = Step("mariadb-config", "controller-services", controller,
+                     (FileSpec(OPENSTACK_CNF, openstack_cnf(ctx.controller.private_ip)),
+                      Service((ctx.profile.database_service,))), guide=guide.SQL)
+    secure = Step("mariadb-secure", "controller-services", controller,
+                  (Sql(secure_sql(ctx.profile.database_accounts), SqlQuery(SECURE_CHECK_SQL), "0",
+                       "remove anonymous users, remote root and the test database"),), guide=guide.SQL)
     return [configure, secure]

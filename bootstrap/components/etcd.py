@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from bootstrap.context import PlanContext, enable_units
-from bootstrap.plan import FileSpec, Step
+from bootstrap import guide
+from bootstrap.actions import Command, FileSpec, Service
+from bootstrap.context import PlanContext
+from bootstrap.plan import Step
 
 ETCD_DEFAULTS = "/etc/default/etcd"
+DATA = "/var/lib/etcd"
 
 
 def etcd_env(name: str, ip: str) -> str:
     values = {
         "ETCD_NAME": name,
-        "ETCD_DATA_DIR": "/var/lib/etcd",
+        "ETCD_DATA_DIR": DATA,
         "ETCD_INITIAL_CLUSTER_STATE": "new",
         "ETCD_INITIAL_CLUSTER_TOKEN": "etcd-cluster-01",
         "ETCD_INITIAL_CLUSTER": f"{name}=http://{ip}:2380",
@@ -27,8 +30,9 @@ def steps(ctx: PlanContext) -> list[Step]:
     service = ctx.profile.etcd_service
     controller = ctx.controller
     # The package started etcd with its own defaults: a new cluster config needs a fresh data dir.
-    return [Step(name="etcd-config", phase="controller-services", hosts=(controller.name,),
-                 files=(FileSpec(ETCD_DEFAULTS, etcd_env(controller.name, controller.private_ip)),),
-                 commands=(f"systemctl stop {service}", "rm -rf /var/lib/etcd/default /var/lib/etcd/member",
-                           enable_units(service), f"systemctl start {service}"),
-                 check=f"systemctl is-active --quiet {service}")]
+    fresh = Command((f"systemctl stop {service}", f"rm -rf {DATA}/default {DATA}/member"),
+                    f"systemctl is-active --quiet {service}",
+                    what=f"stop etcd and empty {DATA} for the new cluster configuration")
+    return [Step("etcd-config", "controller-services", (controller.name,),
+                 (FileSpec(ETCD_DEFAULTS, etcd_env(controller.name, controller.private_ip)), fresh,
+                  Service((service,))), guide=guide.ETCD)]

@@ -8,11 +8,16 @@ the next `lab install`, and an unchanged, running lab is skipped without a resta
 
 from __future__ import annotations
 
-from bootstrap.components.swift_proxy import PROXY_CONF, SWIFT_DIR, render_ini
+import json
+
+from bootstrap import guide, hostprograms
+from bootstrap.actions import Command, FileSpec, Service, Wait
+from bootstrap.components.swift_proxy import PROXY_CONF, PROXY_PORT, SWIFT_DIR, render_ini
 from bootstrap.components.swift_rings import RINGS, ring_path
 from bootstrap.components.swift_storage import SERVER_PORTS, server_conf_path
-from bootstrap.context import STAMP_DIR, PlanContext, enable_units
-from bootstrap.plan import FileSpec, Step
+from bootstrap.context import DEMO_OPENRC, STAMP_DIR, PlanContext
+from bootstrap.plan import Step
+from bootstrap.render import checksum_record, stamp_unchanged
 
 SWIFT_CONF = f"{SWIFT_DIR}/swift.conf"
 # What `swift-init` runs on a storage node (the guide's `all` minus what a storage node has no config for).
@@ -21,7 +26,8 @@ STORAGE_DAEMONS = (
     "container-server", "container-auditor", "container-replicator", "container-updater",
     "object-server", "object-auditor", "object-replicator", "object-updater",
 )
-_OWNED = f'[ -z "$(find {SWIFT_DIR} \\( ! -user root -o ! -group swift \\) -print)" ]'
+CLOUD_READY_SECONDS = 180.0  # the twin's proxy answered 503 for ~30 s after a fresh install
+OWNED = f'[ -z "$(find {SWIFT_DIR} \\( ! -user root -o ! -group swift \\) -print)" ]'
 
 
 def swift_conf(ctx: PlanContext) -> str:
@@ -36,63 +42,57 @@ def swift_conf_file(ctx: PlanContext) -> FileSpec:
     return FileSpec(SWIFT_CONF, swift_conf(ctx), mode=0o640, owner="root:swift")
 
 
-def checksum_stamp(name: str, inputs: tuple[str, ...], stamp_dir: str = STAMP_DIR) -> tuple[str, str]:
-    """(command recording the inputs' checksums, check text true while they are unchanged)."""
-    stamp = f"{stamp_dir}/{name}.sha256"
-    files = " ".join(inputs)
-    return (f"mkdir -p -m 0700 {stamp_dir} && sha256sum {files} > {stamp}",
-            f"sha256sum {files} 2>/dev/null | cmp -s - {stamp}")
-
-
-def units_active(units: tuple[str, ...]) -> str:
-    """Check text: every unit active (`systemctl is-active` alone is true when any one is)."""
-    return f'[ "$(systemctl is-active {" ".join(units)} | grep -cx active)" = {len(units)} ]'
-
-
-def proxy_step(ctx: PlanContext) -> Step:
-    proxy = ctx.profile.swift_proxy_service
-    record, unchanged = checksum_stamp("swift-proxy", (PROXY_CONF, SWIFT_CONF, *(ring_path(r) for r in RINGS)))
-    return Step(
-        name="swift-proxy-start",
-        phase="finalize",
-        hosts=(ctx.controller.name,),
-        files=(swift_conf_file(ctx),),
-        commands=(f"chown -R root:swift {SWIFT_DIR}", "systemctl restart memcached", enable_units(proxy),
-                  f"systemctl restart {proxy}", record),
-        check=" && ".join((units_active(("memcached", proxy)), unchanged, _OWNED)),
-    )
-
-
-def _storage_services(ctx: PlanContext) -> tuple[tuple[str, ...], str]:
-    """(commands that (re)start the storage services, check text true while they all run)."""
+def _storage_services(ctx: PlanContext, inputs: tuple[str, ...]):
+    """The action that (re)starts the storage services when what they read changed."""
+    stamp = f"{STAMP_DIR}/swift-storage.sha256"
     units = ctx.profile.swift_storage_services
     if units:
-        names = " ".join(units)
-        return (enable_units(*units), f"systemctl restart {names}"), units_active(units)
+        return Service(units, watch=inputs, stamp=stamp)
     daemons = " ".join(STORAGE_DAEMONS)
     status = f"swift-init {daemons} status >/dev/null"
     # The guide's `swift-init all`: it exits non-zero for what a storage node has no config for
     # (the proxy) and when stopping what was not running; the status of our daemons decides.
-    return (f"swift-init all restart || {status}",), status
+    return Command((f"swift-init all restart || {status}", checksum_record(stamp, inputs)),
+                   f"{status} && {stamp_unchanged(stamp, inputs)}",
+                   what="swift-init all restart (when not all running, or what they read changed)")
+
+
+def _owned() -> Command:
+    return Command((f"chown -R root:swift {SWIFT_DIR}",), OWNED, after_change=False,
+                   what=f"{SWIFT_DIR} owned by root:swift")
+
+
+def proxy_step(ctx: PlanContext) -> Step:
+    inputs = (PROXY_CONF, SWIFT_CONF, *(ring_path(r) for r in RINGS))
+    proxy = Service(("memcached", ctx.profile.swift_proxy_service), watch=inputs,
+                    stamp=f"{STAMP_DIR}/swift-proxy.sha256")
+    return Step("swift-proxy-start", "finalize", (ctx.controller.name,), (swift_conf_file(ctx), _owned(), proxy),
+                guide=guide.SWIFT_FINALIZE)
 
 
 def storage_step(ctx: PlanContext) -> Step:
     inputs = (*(server_conf_path(s) for s in SERVER_PORTS), SWIFT_CONF, *(ring_path(r) for r in RINGS))
-    record, unchanged = checksum_stamp("swift-storage", inputs)
-    start, running = _storage_services(ctx)
-    return Step(
-        name="swift-storage-start",
-        phase="finalize",
-        hosts=tuple(n.name for n in ctx.storage_nodes),
-        files=(swift_conf_file(ctx),),
-        commands=(f"chown -R root:swift {SWIFT_DIR}", *start, record),
-        check=" && ".join((running, unchanged, _OWNED)),
-    )
+    return Step("swift-storage-start", "finalize", tuple(n.name for n in ctx.storage_nodes),
+                (swift_conf_file(ctx), _owned(), _storage_services(ctx, inputs)), guide=guide.SWIFT_FINALIZE)
+
+
+def storage_servers(ctx: PlanContext) -> list[str]:
+    return [f"{n.private_ip}:{port}" for n in ctx.storage_nodes for port in sorted(SERVER_PORTS.values())]
+
+
+def cloud_ready_step(ctx: PlanContext) -> Step:
+    """Done means the cloud serves: a user's first steps (a token, a container, an object put
+    and read back) work, once every storage node has started its services."""
+    probe = hostprograms.argv("python3", "cloud_ready.py", DEMO_OPENRC, f"http://controller:{PROXY_PORT}",
+                              json.dumps(storage_servers(ctx)))
+    wait = Wait("the cloud serves the demo user: proxy, storage servers, token, container, object",
+                probe, judge="cloud-ready", seconds=CLOUD_READY_SECONDS, read_only=False, always=True)
+    return Step("cloud-ready", "finalize", (ctx.controller.name,), (wait,), guide=guide.SWIFT_VERIFY,
+                after=tuple(n.name for n in ctx.storage_nodes))
 
 
 def steps(ctx: PlanContext) -> list[Step]:
     result = [proxy_step(ctx)]
     if ctx.storage_nodes:
-        result.append(storage_step(ctx))
+        result += [storage_step(ctx), cloud_ready_step(ctx)]
     return result
-

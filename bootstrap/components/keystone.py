@@ -1,33 +1,21 @@
 """Identity service on the controller (guide chapter 2), served on port 5000 only.
 
-Checks read the keystone database over the local socket: the openstack CLI needs one to
-three seconds per call, too slow for a re-run that should change nothing in seconds.
+What is done is read from the keystone database over the local socket: the openstack CLI
+needs one to three seconds per call, too slow for a re-run that should change nothing in
+seconds. The guide's `openstack` commands go to one process (openstack_batch.py).
 """
 
 from __future__ import annotations
 
 import shlex
 
-from bootstrap.components.database import mysql
-from bootstrap.components.openstack_batch import (
-    batch_step,
-    confirm,
-    run_batch,
-    say,
-    say_set_or_create,
-    say_unless_counted,
-)
+from bootstrap import guide, hostprograms
+from bootstrap.actions import Command, FileSpec, Service, Sql, SqlQuery, Wait
+from bootstrap.components.openstack_batch import assignment_query, guide_command, user
 from bootstrap.components.swift_proxy import render_ini
-from bootstrap.context import (
-    ADMIN_OPENRC,
-    DEMO_OPENRC,
-    KEYSTONE_URL,
-    REGION,
-    PlanContext,
-    enable_units,
-    in_parallel,
-)
-from bootstrap.plan import FileSpec, Step
+from bootstrap.context import ADMIN_OPENRC, DEMO_OPENRC, KEYSTONE_URL, REGION, PlanContext, in_parallel
+from bootstrap.plan import Step
+from bootstrap.render import mysql
 from labcore.inventory import Inventory
 from labcore.secrets import Secrets
 
@@ -36,10 +24,12 @@ UWSGI_INI = "/etc/keystone/keystone-uwsgi.ini"
 LOG_DIR = "/var/log/keystone"
 MANAGE_LOG = f"{LOG_DIR}/keystone-manage.log"
 BOOTSTRAP_URL = f"{KEYSTONE_URL}/"
+KEYSTONE_WAIT_SECONDS = 60.0
 _OPENRC = {
     "admin": {"project": "admin", "user": "admin", "secret": "admin_pass"},
     "demo": {"project": "myproject", "user": "myuser", "secret": "demo_pass"},
 }
+_PROJECT = "SELECT count(*) FROM project WHERE is_domain=0 AND domain_id='default' AND name="
 
 
 def openrc(inventory: Inventory, secrets: Secrets, which: str) -> str:
@@ -66,34 +56,32 @@ def _database(ctx: PlanContext) -> Step:
            f" GRANT ALL PRIVILEGES ON keystone.* TO 'keystone'@'localhost' IDENTIFIED BY '{password}';"
            f" GRANT ALL PRIVILEGES ON keystone.* TO 'keystone'@'%' IDENTIFIED BY '{password}';")
     # Logging in as keystone.conf does (to the controller, where MariaDB listens) proves the grant.
-    check = (f"MYSQL_PWD={shlex.quote(ctx.secrets['keystone_dbpass'])} mysql -u keystone -h {ctx.controller.name}"
-             " keystone -e 'SELECT 1' >/dev/null 2>&1")
-    return Step(name="keystone-database", phase="keystone", hosts=(ctx.controller.name,),
-                commands=(mysql(sql),), check=check)
+    done = SqlQuery("SELECT 1", "keystone", ("keystone", ctx.secrets["keystone_dbpass"], ctx.controller.name))
+    return Step("keystone-database", "keystone", (ctx.controller.name,),
+                (Sql(sql, done, "1", "create the keystone database, grant the keystone user all on it"),),
+                guide=guide.KEYSTONE_INSTALL)
 
 
-def _wait_for_keystone() -> str:
-    return ("i=0; until python3 -c \"import urllib.request; urllib.request.urlopen('http://controller:5000/v3', timeout=3)\""
-            " 2>/dev/null; do i=$((i+1)); [ $i -ge 60 ] && echo 'keystone does not answer on :5000' >&2 && exit 1;"
-            " sleep 1; done")
+def keystone_wait() -> Wait:
+    return Wait("keystone answers on :5000", hostprograms.argv("python3", "wait_http.py", KEYSTONE_URL, "{seconds}"),
+                seconds=KEYSTONE_WAIT_SECONDS)
 
 
-def _web_server(ctx: PlanContext) -> tuple[tuple[FileSpec, ...], tuple[str, ...]]:
+def _web_server(ctx: PlanContext) -> Command:
     if ctx.profile.keystone_web == "apache":
-        return (), ("grep -q '^ServerName controller$' /etc/apache2/apache2.conf"
-                    " || echo 'ServerName controller' >> /etc/apache2/apache2.conf",
-                    "systemctl restart apache2")
+        has = "grep -q '^ServerName controller$' /etc/apache2/apache2.conf"
+        return Command((f"{has} || echo 'ServerName controller' >> /etc/apache2/apache2.conf",), has,
+                       after_change=False, what="ServerName controller in /etc/apache2/apache2.conf")
     # Debian's keystone-uwsgi.ini starts 8 workers that each load keystone (lazy-apps): on a
     # 2-core host that took 35 s before :5000 answered. One worker per core (%k) serves a lab.
-    workers = f"sed -i 's/^processes = .*/processes = %k/' {UWSGI_INI}"
-    return (), (workers, enable_units(ctx.profile.keystone_service),
-                f"systemctl restart {ctx.profile.keystone_service}")
+    return Command((f"sed -i 's/^processes = .*/processes = %k/' {UWSGI_INI}",),
+                   f"grep -qx 'processes = %k' {UWSGI_INI}", after_change=False,
+                   what=f"one keystone uwsgi worker per core ({UWSGI_INI})")
 
 
 def _service(ctx: PlanContext) -> Step:
     admin_pass = shlex.quote(ctx.secrets["admin_pass"])
-    files, web = _web_server(ctx)
-    commands = (
+    setup = (
         # The guide runs db_sync (as keystone) first, which creates the log file keystone-manage
         # writes; side by side, a command run as root may create it first, owned by root, and
         # db_sync then fails on it. So the file is there, the keystone user's, beforehand.
@@ -106,51 +94,42 @@ def _service(ctx: PlanContext) -> Step:
         f"keystone-manage bootstrap --bootstrap-password {admin_pass}"
         f" --bootstrap-admin-url {BOOTSTRAP_URL} --bootstrap-internal-url {BOOTSTRAP_URL}"
         f" --bootstrap-public-url {BOOTSTRAP_URL} --bootstrap-region-id {REGION}",
-        *web,
-        _wait_for_keystone(),
     )
-    endpoints = mysql("SELECT count(*) FROM endpoint WHERE url='http://controller:5000/v3/'", "keystone")
-    check = (f"test -f /etc/keystone/fernet-keys/0 && test -f /etc/keystone/credential-keys/0"
-             f" && [ \"$({endpoints} 2>/dev/null)\" = 3 ] && {_wait_for_keystone().replace('60', '5')}")
-    conf = FileSpec(KEYSTONE_CONF, keystone_conf(ctx), mode=0o640, owner="root:keystone")
-    return Step(name="keystone-service", phase="keystone", hosts=(ctx.controller.name,),
-                files=(conf, *files), commands=commands, check=check)
+    endpoints = mysql(SqlQuery(f"SELECT count(*) FROM endpoint WHERE url='{BOOTSTRAP_URL}'", "keystone"))
+    done = ("test -f /etc/keystone/fernet-keys/0 && test -f /etc/keystone/credential-keys/0"
+            f" && [ \"$({endpoints} 2>/dev/null)\" = 3 ]")
+    actions = (
+        FileSpec(KEYSTONE_CONF, keystone_conf(ctx), mode=0o640, owner="root:keystone"),
+        Command(setup, done, what="populate the identity database, fernet and credential keys, keystone-manage "
+                                  "bootstrap (admin, the identity endpoints on :5000)"),
+        _web_server(ctx),
+        Service((ctx.profile.keystone_service,)),
+        keystone_wait(),
+    )
+    return Step("keystone-service", "keystone", (ctx.controller.name,), actions, guide=guide.KEYSTONE_INSTALL)
 
 
 def _openrc_files(ctx: PlanContext) -> Step:
     files = (FileSpec(ADMIN_OPENRC, openrc(ctx.inventory, ctx.secrets, "admin"), mode=0o600),
              FileSpec(DEMO_OPENRC, openrc(ctx.inventory, ctx.secrets, "demo"), mode=0o600))
-    return Step(name="openrc-files", phase="keystone", hosts=(ctx.controller.name,), files=files)
+    return Step("openrc-files", "keystone", (ctx.controller.name,), files, guide=guide.KEYSTONE_OPENRC)
 
 
 def _entities(ctx: PlanContext) -> Step:
-    demo_pass = ctx.secrets["demo_pass"]
-    project = "SELECT count(*) FROM project WHERE is_domain=0 AND domain_id='default' AND name="
-    lines = [
-        say_unless_counted("SELECT count(*) FROM project WHERE is_domain=1 AND name='example'",
-                           'domain create --description "An Example Domain" example'),
-        say_unless_counted(f"{project}'service'",
-                           'project create --domain default --description "Service Project" service'),
-        say_unless_counted(f"{project}'myproject'",
-                           'project create --domain default --description "Demo Project" myproject'),
-        # An existing myuser gets the current password (secrets.yaml may be new).
-        say_set_or_create("SELECT count(*) FROM local_user WHERE name='myuser' AND domain_id='default'",
-                          f"user set --password {demo_pass} myuser",
-                          f"user create --domain default --password {demo_pass} myuser"),
-        say_unless_counted("SELECT count(*) FROM role WHERE name='myrole'", "role create myrole"),
-        say("role add --project myproject --user myuser myrole"),
-    ]
-    query = ("SELECT (SELECT count(*) FROM project WHERE is_domain=1 AND name='example')"
-             " + (SELECT count(*) FROM project WHERE is_domain=0 AND domain_id='default' AND name IN ('service','myproject'))"
-             " + (SELECT count(*) FROM role WHERE name='myrole')"
-             " + (SELECT count(*) FROM local_user WHERE name='myuser' AND domain_id='default')"
-             " + (SELECT count(*) FROM assignment a JOIN role r ON r.id=a.role_id JOIN local_user u ON u.user_id=a.actor_id"
-             " JOIN project p ON p.id=a.target_id WHERE r.name='myrole' AND u.name='myuser' AND p.name='myproject')")
-    done = f'[ "$({mysql(query, "keystone")} 2>/dev/null)" = 6 ]'
-    return Step(name="identity-entities", phase="keystone", hosts=(ctx.controller.name,),
-                commands=(run_batch(ctx.profile.python, lines), confirm(done, "the guide's identity entities")),
-                check=done)
+    actions = (
+        guide_command(ctx, 'domain create --description "An Example Domain" example',
+                      "SELECT count(*) FROM project WHERE is_domain=1 AND name='example'"),
+        guide_command(ctx, 'project create --domain default --description "Service Project" service',
+                      f"{_PROJECT}'service'"),
+        guide_command(ctx, 'project create --domain default --description "Demo Project" myproject',
+                      f"{_PROJECT}'myproject'"),
+        user(ctx, "myuser", ctx.secrets["demo_pass"]),
+        guide_command(ctx, "role create myrole", "SELECT count(*) FROM role WHERE name='myrole'"),
+        guide_command(ctx, "role add --project myproject --user myuser myrole",
+                      assignment_query("myuser", "myproject", "myrole")),
+    )
+    return Step("identity-entities", "keystone", (ctx.controller.name,), actions, guide=guide.KEYSTONE_USERS)
 
 
 def steps(ctx: PlanContext) -> list[Step]:
-    return [_database(ctx), _service(ctx), _openrc_files(ctx), batch_step(ctx), _entities(ctx)]
+    return [_database(ctx), _service(ctx), _openrc_files(ctx), _entities(ctx)]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from bootstrap.context import PlanContext, enable_units
-from bootstrap.plan import FileSpec, Step
+from bootstrap import guide
+from bootstrap.actions import FileSpec, Service
+from bootstrap.context import PlanContext
+from bootstrap.plan import Step
 
 MEMCACHED_CONF = "/etc/memcached.conf"
 
@@ -16,7 +18,6 @@ def memcached_conf(ip: str) -> str:
 
 
 def steps(ctx: PlanContext) -> list[Step]:
-    return [Step(name="memcached-listen", phase="controller-services", hosts=(ctx.controller.name,),
-                 files=(FileSpec(MEMCACHED_CONF, memcached_conf(ctx.controller.private_ip)),),
-                 commands=(enable_units("memcached"), "systemctl restart memcached"),
-                 check="systemctl is-active --quiet memcached")]
+    return [Step("memcached-listen", "controller-services", (ctx.controller.name,),
+                 (FileSpec(MEMCACHED_CONF, memcached_conf(ctx.controller.private_ip)), Service(("memcached",))),
+                 guide=guide.MEMCACHED)]

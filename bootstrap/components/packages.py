@@ -6,53 +6,31 @@ The first has the environment's services (on the controller: database, message q
 memcached, etcd), so that they are configured while the second, the OpenStack client and
 the services' own packages, is still unpacking (phases packages and service-packages).
 Debconf questions are answered first (Debian's OpenStack packages would otherwise try to
-configure their databases themselves).
+configure their databases themselves). While apt runs, no package starts its service
+(bootstrap/render.py: starts_deferred); each service's own step starts it, configured.
 """
 
 from __future__ import annotations
 
-import shlex
-
-from bootstrap.context import PlanContext, apt_install, enable_units, packages_installed
-from bootstrap.plan import FileSpec, Step
+from bootstrap import guide
+from bootstrap.actions import FileSpec, Packages, Service
+from bootstrap.context import PlanContext
+from bootstrap.plan import Step
+from bootstrap.render import NO_LEFTOVER_POLICY, POLICY_RC_D, starts_deferred  # noqa: F401 - re-exported
 
 CHRONY_DROPIN = "/etc/systemd/system/chrony.service.d/lab.conf"
-POLICY_RC_D = "/usr/sbin/policy-rc.d"
-_POLICY_MARK = "openstack-ec2-lab: services start once configured"
-# A run killed mid-install may leave the file: the step is not done until it is gone.
-NO_LEFTOVER_POLICY = f"! grep -qs {shlex.quote(_POLICY_MARK)} {POLICY_RC_D}"
 
 
 def install_step(ctx: PlanContext, role: str, phase: str) -> Step:
     """One apt-get of the role's packages for phase ("packages": the environment's,
     "service-packages": the client and the services')."""
     if phase == "packages":
-        name, packages = f"install-{role}-packages", ctx.profile.environment_packages(role)
+        name, names = f"install-{role}-packages", ctx.profile.environment_packages(role)
+        debconf: tuple[str, ...] = ()
     else:
-        name, packages = f"install-{role}-service-packages", ctx.profile.service_packages(role)
-    commands = []
-    if ctx.profile.debconf_selections and phase == "service-packages":
-        selections = "\n".join(ctx.profile.debconf_selections)
-        commands.append(f"printf '%s\\n' {shlex.quote(selections)} | debconf-set-selections")
-    commands.append(starts_deferred(apt_install(packages)))
-    return Step(name=name, phase=phase, hosts=ctx.hosts(role),
-                commands=tuple(commands), check=f"{packages_installed(packages)} && {NO_LEFTOVER_POLICY}")
-
-
-def starts_deferred(command: str) -> str:
-    """command, with Debian's policy-rc.d answering "not now" to each service start a package asks for.
-
-    The guide installs, then configures, then restarts every service, so the start at
-    install time is thrown away: keystone's uwsgi workers, RabbitMQ, MariaDB, a storage
-    node's twelve Swift daemons, all loading while dpkg still unpacks. Each service's own
-    step starts it, configured. The file goes when the command ends, however it ends; a
-    policy-rc.d the host already had is left as it is.
-    """
-    p = POLICY_RC_D
-    own = f"printf '#!/bin/sh\\n# {_POLICY_MARK}\\nexit 101\\n' > {p} && chmod 755 {p}"
-    return (f"if grep -qs {shlex.quote(_POLICY_MARK)} {p}; then rm -f {p}; fi; "
-            f"if [ -e {p} ]; then {command}; else trap 'rm -f {p}' EXIT; trap 'rm -f {p}; exit 1' HUP INT TERM; "
-            f"{own} && {command}; fi")
+        name, names = f"install-{role}-service-packages", ctx.profile.service_packages(role)
+        debconf = ctx.profile.debconf_selections
+    return Step(name, phase, ctx.hosts(role), (Packages(names, debconf),), guide=guide.PACKAGES)
 
 
 def chrony_conf(ctx: PlanContext, controller: bool) -> str:
@@ -71,23 +49,20 @@ def chrony_conf(ctx: PlanContext, controller: bool) -> str:
 
 
 def chrony_steps(ctx: PlanContext) -> list[Step]:
-    service = "chrony"
     common: tuple[FileSpec, ...] = ()
-    reload = ()
     if not ctx.time.set_clock:
         # Hosts sharing the machine's clock (the twin's containers) must never set it: -x.
         common = (FileSpec("/etc/default/chrony", 'DAEMON_OPTS="-F 1 -x"\n'),
                   FileSpec(CHRONY_DROPIN, "[Unit]\nConditionCapability=\n"))
-        reload = ("systemctl daemon-reload",)
+    service = Service(("chrony",), daemon_reload=not ctx.time.set_clock)
     result = []
-    for name, hosts, controller in (("chrony-controller", (ctx.controller.name,), True),
-                                    ("chrony-follow-controller", tuple(h for h in ctx.hosts() if h != ctx.controller.name), False)):
-        if not hosts:
-            continue
-        files = (FileSpec(ctx.profile.chrony_conf, chrony_conf(ctx, controller)),) + common
-        result.append(Step(name=name, phase="packages", hosts=hosts, files=files,
-                           commands=reload + (enable_units(service), f"systemctl restart {service}"),
-                           check=f"systemctl is-active --quiet {service}"))
+    for name, hosts, controller, url in (
+            ("chrony-controller", (ctx.controller.name,), True, guide.NTP_CONTROLLER),
+            ("chrony-follow-controller", tuple(h for h in ctx.hosts() if h != ctx.controller.name), False,
+             guide.NTP_OTHER)):
+        if hosts:
+            files = (FileSpec(ctx.profile.chrony_conf, chrony_conf(ctx, controller)),) + common
+            result.append(Step(name, "packages", hosts, (*files, service), guide=url))
     return result
 
 

@@ -7,9 +7,11 @@ whenever one of these configs changes later.
 
 from __future__ import annotations
 
+from bootstrap import guide
+from bootstrap.actions import Command, FileSpec, Service
 from bootstrap.components.swift_proxy import SWIFT_DIR, render_ini
-from bootstrap.context import PlanContext, enable_units
-from bootstrap.plan import FileSpec, Step
+from bootstrap.context import PlanContext
+from bootstrap.plan import Step
 from bootstrap.profiles import Profile
 from labcore.inventory import NodeRecord
 
@@ -61,24 +63,21 @@ def _rsync_uses_default_file(profile: Profile) -> bool:
 
 
 def rsync_step(ctx: PlanContext, node: NodeRecord) -> Step:
+    actions: tuple = (FileSpec(RSYNCD_CONF, rsyncd_conf(node.private_ip)),)
     if _rsync_uses_default_file(ctx.profile):
-        commands = (
-            "sed -i 's/^RSYNC_ENABLE=.*/RSYNC_ENABLE=true/' /etc/default/rsync",
-            "grep -qx 'RSYNC_ENABLE=true' /etc/default/rsync || echo 'RSYNC_ENABLE=true' >> /etc/default/rsync",
-            "service rsync restart",
-        )
-        check = "grep -qx 'RSYNC_ENABLE=true' /etc/default/rsync && systemctl is-active --quiet rsync"
-    else:
-        commands = (enable_units("rsync"), "systemctl restart rsync")
-        check = "systemctl is-enabled --quiet rsync && systemctl is-active --quiet rsync"
-    return Step(name="swift-rsync", phase="swift-storage", hosts=(node.name,), commands=commands, check=check,
-                files=(FileSpec(RSYNCD_CONF, rsyncd_conf(node.private_ip)),))
+        actions += (Command(("sed -i 's/^RSYNC_ENABLE=.*/RSYNC_ENABLE=true/' /etc/default/rsync",
+                             "grep -qx 'RSYNC_ENABLE=true' /etc/default/rsync"
+                             " || echo 'RSYNC_ENABLE=true' >> /etc/default/rsync"),
+                            "grep -qx 'RSYNC_ENABLE=true' /etc/default/rsync", after_change=False,
+                            what="RSYNC_ENABLE=true in /etc/default/rsync"),)
+    return Step("swift-rsync", "swift-storage", (node.name,), actions + (Service(("rsync",)),),
+                guide=guide.SWIFT_STORAGE)
 
 
 # The guide makes /var/cache/swift root:swift 775; Debian's units (CacheDirectory=swift)
 # make it swift:swift 755 again at every start. Either way what matters is that the
 # swift user can write there, so that is what the check asks.
-_DIRS_DONE = (
+DIRS_DONE = (
     f'[ "$(stat -c %U:%G {DEVICES_DIR})" = swift:swift ] && '
     f'[ -z "$(find {DEVICES_DIR} -mindepth 1 -maxdepth 1 \\( ! -user swift -o ! -group swift \\) -print)" ] && '
     f'runuser -u swift -- test -w {RECON_CACHE}'
@@ -88,14 +87,10 @@ _DIRS_DONE = (
 def servers_step(ctx: PlanContext, node: NodeRecord) -> Step:
     files = tuple(FileSpec(server_conf_path(server), server_conf(server, node.private_ip), mode=0o640,
                            owner="root:swift") for server in SERVER_PORTS)
-    commands = (
-        f"mkdir -p {DEVICES_DIR} {RECON_CACHE}",
-        f"chown -R swift:swift {DEVICES_DIR}",
-        f"chown -R root:swift {RECON_CACHE}",
-        f"chmod -R 775 {RECON_CACHE}",
-    )
-    return Step(name="swift-storage-config", phase="swift-storage", hosts=(node.name,), files=files,
-                commands=commands, check=_DIRS_DONE)
+    dirs = Command((f"mkdir -p {DEVICES_DIR} {RECON_CACHE}", f"chown -R swift:swift {DEVICES_DIR}",
+                    f"chown -R root:swift {RECON_CACHE}", f"chmod -R 775 {RECON_CACHE}"), DIRS_DONE,
+                   what=f"{DEVICES_DIR} the swift user's, {RECON_CACHE} writable by it")
+    return Step("swift-storage-config", "swift-storage", (node.name,), (*files, dirs), guide=guide.SWIFT_STORAGE)
 
 
 def steps(ctx: PlanContext) -> list[Step]:

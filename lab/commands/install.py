@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from lab.commands.common import console, context, say
+from lab.commands.common import console, context, say, warn
 from labcore.inventory import load_inventory
 from labcore.paths import write_private
 
 
-def _inputs(args):
-    ctx = context(args)
-    inventory = load_inventory(ctx.paths.inventory)
-    from labcore.secrets import load_or_create
+def _inputs(args, *, lock: bool = False, ssh: bool = False):
+    """lock: the command changes the lab (install); ssh: it logs into the hosts, so the key must be there."""
+    ctx = context(args, lock=lock)
+    inventory = load_inventory(ctx.paths.inventory, progress=warn)
+    from labcore.secrets import load_secrets
 
-    return ctx, inventory, load_or_create(ctx.paths.secrets)
+    secrets = load_secrets(ctx.paths.secrets, warn)
+    if ssh:
+        from lab.keypair import require_private_key
+
+        require_private_key(ctx.paths, warn)
+    return ctx, inventory, secrets
 
 
 def plan(args) -> int:
@@ -23,26 +29,51 @@ def plan(args) -> int:
     if args.json:
         print(built.to_json(secrets))
         return 0
-    from bootstrap.report import render_plan
+    from bootstrap.report import render_plan, render_shell
 
-    render_plan(built, secrets, console)
+    (render_shell if args.shell else render_plan)(built, secrets, console)
     return 0
 
 
 def install(args) -> int:
-    ctx, inventory, secrets = _inputs(args)
+    check = args.check
+    ctx, inventory, secrets = _inputs(args, lock=not check, ssh=True)
     from bootstrap.components.keystone import openrc
     from bootstrap.planner import build_plan
-    from bootstrap.report import render_run
+    from bootstrap.report import render_check, render_run
     from bootstrap.runner import run_plan
     from lab.ssh import fabric_factory
 
     built = build_plan(inventory, secrets)
+    if check:
+        say(f"checking what `lab install` would change on {len(inventory.nodes)} hosts (nothing is changed)")
+        report = run_plan(built, inventory, fabric_factory(inventory), secrets, log_dir=ctx.paths.logs,
+                          progress=say, check=True)
+        render_check(report, console)
+        if not report.ok:
+            return 1
+        say("something would change: `lab install` makes it so" if report.would_change else
+            "nothing would change")
+        return 3 if report.would_change else 0
     say(f"installing OpenStack {inventory.release} ({inventory.os}) on {len(inventory.nodes)} hosts; "
         f"logs in {ctx.paths.logs}/")
     for which in ("admin", "demo"):
         write_private(ctx.paths.openrc(which), openrc(inventory, secrets, which))
-    report = run_plan(built, inventory, fabric_factory(inventory), secrets, log_dir=ctx.paths.logs, progress=say)
+
+    def reboot(node) -> None:
+        """A host the upgrade asks to reboot: RebootInstances, back once it boots again (lab/reboot.py)."""
+        from lab.reboot import reboot_nodes
+        from lab.ssh import FabricRemote
+        from labcore.errors import NotAvailableError
+
+        if not ctx.target.connect():
+            raise NotAvailableError(f"{node.name} asks for a reboot, but the {ctx.target.name} target's EC2 is not "
+                                    f"running: `lab up` first, then `lab install` again")
+        reboot_nodes(ctx.target.ec2_client(ctx.spec.region), [node], lambda n: FabricRemote(n, inventory),
+                     progress=say)
+
+    report = run_plan(built, inventory, fabric_factory(inventory), secrets, log_dir=ctx.paths.logs, progress=say,
+                      reboot=reboot)
     render_run(report, console)
     if not report.ok:
         say("the install stopped: fix what the failure above names, then run `make lab-install` again "
@@ -53,7 +84,7 @@ def install(args) -> int:
 
 
 def verify(args) -> int:
-    _, inventory, secrets = _inputs(args)
+    _, inventory, secrets = _inputs(args, ssh=True)
     from bootstrap.report import render_checks
     from bootstrap.verify import run_checks, verify_checks
     from lab.ssh import fabric_factory
