@@ -13,6 +13,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from labcore.paths import make_dirs
 from labcore.remote import RunResult
 from labcore.secrets import Secrets
 
@@ -25,7 +26,7 @@ class HostLog:
     """
 
     def __init__(self, path: Path, secrets: Secrets, title: str):
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_dirs(path.parent)  # 0700 whatever the umask
         self.path = path
         self._secrets = secrets
         self._started = time.monotonic()

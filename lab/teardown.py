@@ -12,7 +12,6 @@ down nearly as fast as a lab of 3.
 
 from __future__ import annotations
 
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +24,6 @@ from lab.discovery import LabResources, find_lab
 from lab.ec2 import error_code, with_retry
 from lab.target import Target
 from labcore.errors import CloudError
-from labcore.paths import LabPaths
 
 Progress = Callable[[str], None]
 
@@ -72,21 +70,6 @@ def down(lab: str, region: str, target: Target, *, progress: Progress) -> DownRe
         report.removed += groups.result()
     _check_nothing_left(ec2, lab)
     return report
-
-
-def remove_local_state(paths: LabPaths) -> None:
-    """Forget the lab on this machine: key, secrets, inventory, ssh files, openrc; keep logs/."""
-    if not paths.root.is_dir():
-        return
-    for entry in paths.root.iterdir():
-        if entry == paths.logs:
-            continue
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
-    if not any(paths.root.iterdir()):
-        paths.root.rmdir()
 
 
 # ---------------------------------------------------------------- volumes that are not the lab's

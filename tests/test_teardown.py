@@ -319,23 +319,3 @@ def test_down_fails_loudly_when_a_volume_survives(lab, ec2, monkeypatch):
         down(lab)
     assert made["volumes"][0] in str(failure.value)
     assert "lab down" in str(failure.value)
-
-
-def test_remove_local_state_keeps_logs_only(lab, tmp_path):
-    paths = LabPaths.for_lab(lab).ensure()
-    for path in (paths.key_file, paths.secrets, paths.inventory, paths.ssh_config, paths.known_hosts,
-                 paths.openrc("admin"), paths.openrc("demo")):
-        path.write_text("x")
-    paths.logs.mkdir()
-    (paths.logs / "controller.log").write_text("installed\n")
-    teardown.remove_local_state(paths)
-    assert sorted(p.name for p in paths.root.iterdir()) == ["logs"]
-    assert (paths.logs / "controller.log").read_text() == "installed\n"
-
-
-def test_remove_local_state_without_logs_removes_the_folder(lab, tmp_path):
-    paths = LabPaths.for_lab(lab).ensure()
-    paths.key_file.write_text("x")
-    teardown.remove_local_state(paths)
-    assert not paths.root.exists()
-    teardown.remove_local_state(paths)  # nothing there: still fine
