@@ -23,7 +23,7 @@ from labcore.errors import LabError
 COMMANDS = {
     "up": "up:run", "down": "down:run", "status": "status:run", "plan": "install:plan",
     "install": "install:install", "verify": "install:verify", "ssh": "ssh:run", "reboot": "reboot:run",
-    "list": "labs:list_labs",
+    "list": "labs:list_labs", "extend": "extend:run",
 }
 
 
@@ -50,7 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = command("up", "create the lab's cloud resources and prepare the hosts (hostnames, /etc/hosts, Swift volumes)")
     up.add_argument("--no-ssh", action="store_true", help="create resources and the inventory, log into no host")
-    command("down", "delete every resource of the lab (found by tag) and nothing else")
+    up.add_argument("--dry-run", action="store_true", help="say what the lab costs and would make; call nothing")
+    down = command("down", "delete every resource of the lab (found by tag) and nothing else")
+    down.add_argument("--expired", action="store_true",
+                      help="instead: remove every expired lab of the region (found by its tags), and nothing else")
+    extend = command("extend", "the lab now expires DURATION from now (45m, 8h, 2d; never), on its tags and hosts")
+    extend.add_argument("duration")
+    extend.add_argument("--no-ssh", action="store_true", help="move the tags only; the hosts' timers at the next up")
     labs = command("list", "every lab in the region, found by its tags: nodes, age, expiry, price, state")
     labs.add_argument("--json", action="store_true", help="machine-readable output")
     status = command("status", "show what exists of the lab")

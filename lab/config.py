@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -24,7 +25,12 @@ from pydantic import (
 )
 
 from lab import config_errors
-from lab.config_values import check_region, check_ssh_sources, expires_after_text, parse_expiry
+from lab.config_values import (
+    check_region,
+    check_ssh_sources,
+    expires_after_text,
+    parse_expiry,
+)
 from labcore import safeyaml
 from labcore.errors import ConfigError
 from labcore.safeyaml import quote
@@ -151,6 +157,20 @@ class LabSpec(_Strict):
     def expiry(self) -> timedelta | None:
         """How long after `up` the lab's hosts power themselves off; None when it never expires (0, never)."""
         return parse_expiry(self.expires_after)
+
+    # The lab's own tags every resource carries besides tags (lab:expires-at, ...): set per run by with_lab_tags.
+    _lab_tags: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def with_lab_tags(self, lab_tags: dict[str, str]) -> LabSpec:
+        """This spec, its resources also tagged with lab_tags (decided by the run, not the config)."""
+        copy = self.model_copy()
+        copy._lab_tags = dict(lab_tags)
+        return copy
+
+    @property
+    def resource_tags(self) -> dict[str, str]:
+        """The tags every resource of the lab is created with, beside its lab:name, node and role."""
+        return {**self.tags, **self._lab_tags}
 
     @property
     def ssh_user(self) -> str:

@@ -59,6 +59,12 @@ class LabResources:
     volumes: list[FoundVolume] = field(default_factory=list)
     security_groups: list[FoundGroup] = field(default_factory=list)
     key_pairs: list[FoundKeyPair] = field(default_factory=list)
+    # Resource id (the key pair's KeyPairId) -> its lab:expires-* tags, for every resource found.
+    expiry_tags: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def _saw(self, resource_id: str | None, tags: dict[str, str]) -> None:
+        if resource_id:
+            self.expiry_tags[resource_id] = {k: v for k, v in tags.items() if k in (tag.EXPIRES_AT, tag.EXPIRES_AFTER)}
 
     def is_empty(self) -> bool:
         return not (self.instances or self.volumes or self.security_groups or self.key_pairs)
@@ -83,6 +89,8 @@ def find_lab(ec2, lab: str) -> LabResources:
     found.security_groups = [FoundGroup(g["GroupId"], g["GroupName"], g.get("VpcId")) for g in groups]
     keys = with_retry(ec2.describe_key_pairs, Filters=lab_filter(lab))["KeyPairs"]
     found.key_pairs = [FoundKeyPair(k["KeyName"], k.get("KeyPairId")) for k in keys]
+    for raw, resource_id in [*((g, g["GroupId"]) for g in groups), *((k, k.get("KeyPairId")) for k in keys)]:
+        found._saw(resource_id, tags_of(raw))
     return found
 
 
@@ -91,9 +99,14 @@ def find_nodes(ec2, lab: str) -> LabResources:
     found = LabResources()
     for page in with_retry(lambda: list(ec2.get_paginator("describe_instances").paginate(Filters=lab_filter(lab)))):
         for reservation in page["Reservations"]:
-            found.instances += [_instance(i) for i in reservation["Instances"] if i["State"]["Name"] not in GONE]
+            live = [i for i in reservation["Instances"] if i["State"]["Name"] not in GONE]
+            found.instances += [_instance(i) for i in live]
+            for raw in live:
+                found._saw(raw["InstanceId"], tags_of(raw))
     for page in with_retry(lambda: list(ec2.get_paginator("describe_volumes").paginate(Filters=lab_filter(lab)))):
         found.volumes += [_volume(v) for v in page["Volumes"]]
+        for raw in page["Volumes"]:
+            found._saw(raw["VolumeId"], tags_of(raw))
     return found
 
 

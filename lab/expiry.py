@@ -9,7 +9,10 @@ when it powers off: a forgotten lab stops costing even when the laptop that made
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+
+from labcore import tags as tag
 
 TAG_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 TIMER_UNIT = "lab-expiry.timer"
@@ -73,3 +76,35 @@ def timer_units(moment: datetime) -> dict[str, str]:
         SERVICE_UNIT: ("[Unit]\nDescription=openstack-ec2-lab: power off, the lab has expired\n\n"
                        "[Service]\nType=oneshot\nExecStart=/bin/systemctl poweroff\n"),
     }
+
+
+@dataclass(frozen=True)
+class ExpiryPlan:
+    """When the lab expires after this `lab up`, and whether the resources it has must be tagged anew."""
+
+    expires_at: datetime | None  # None: never
+    after: str  # the config's expires_after this was decided from
+    moved: bool  # the lab exists and its tags say another time
+
+    def tags(self) -> dict[str, str]:
+        """The lab:expires-* tags every resource carries (none when the lab never expires)."""
+        if self.expires_at is None:
+            return {}
+        return {tag.EXPIRES_AT: tag_value(self.expires_at), tag.EXPIRES_AFTER: self.after}
+
+
+def plan_expiry(expiry: timedelta | None, after: str, existing: dict[str, dict[str, str]],
+                at: datetime | None = None) -> ExpiryPlan:
+    """The lab's expiry for this `up`: kept while the config's expires_after is the one its tags
+    were made from (an `extend` since is kept too); from now when it changed or the lab is new.
+
+    existing: resource id -> its lab:expires-* tags (lab/discovery.py's expiry_tags)."""
+    if existing:
+        afters = {tags.get(tag.EXPIRES_AFTER) for tags in existing.values()}
+        moments = [m for tags in existing.values() if (m := parse_tag(tags.get(tag.EXPIRES_AT))) is not None]
+        current = max(moments) if moments else None
+        if afters == {after} and (current is not None) == (expiry is not None):
+            return ExpiryPlan(current, after, moved=False)
+        if afters == {None} and not moments and expiry is None:
+            return ExpiryPlan(None, after, moved=False)  # never expired, never will
+    return ExpiryPlan(expires_at(expiry, at), after, moved=bool(existing))

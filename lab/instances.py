@@ -50,11 +50,13 @@ class Launched:
 def run_request(spec: LabSpec, node: str, image: Image, subnet: Subnet, group_id: str) -> dict:
     """The RunInstances request of one node in one subnet, its ClientToken included (pure)."""
     node_spec = spec.nodes[node]
-    tags = lab_tags(spec.name, node, node_spec.role, extra={**spec.tags, tag.SSH_USER: spec.ssh_user})
-    root_tags = lab_tags(spec.name, node, node_spec.role, extra={**spec.tags, tag.VOLUME: tag.ROOT_VOLUME})
+    tags = lab_tags(spec.name, node, node_spec.role, extra={**spec.resource_tags, tag.SSH_USER: spec.ssh_user})
+    root_tags = lab_tags(spec.name, node, node_spec.role, extra={**spec.resource_tags, tag.VOLUME: tag.ROOT_VOLUME})
     request = {
         "ImageId": image.image_id, "InstanceType": node_spec.type, "MinCount": 1, "MaxCount": 1,
         "KeyName": spec.name, "SubnetId": subnet.subnet_id, "SecurityGroupIds": [group_id],
+        # A host that powers itself off (its expiry timer, lab/expiry.py) is terminated: it stops costing.
+        "InstanceInitiatedShutdownBehavior": "terminate",
         "BlockDeviceMappings": [{"DeviceName": image.root_device, "Ebs": {
             "VolumeSize": node_spec.root_volume_gb or spec.root_volume_gb, "VolumeType": spec.volume_type,
             "DeleteOnTermination": True}}],

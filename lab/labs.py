@@ -74,10 +74,10 @@ def find_labs(ec2) -> list[LabRow]:
 
     for reservation in _pages(ec2, "describe_instances", "Reservations", Filters=_HAS_LAB_TAG):
         for instance in reservation["Instances"]:
-            lab, _ = row(instance)
             state = instance["State"]["Name"]
-            if state not in LIVE:
+            if state not in LIVE:  # terminated: no longer the lab's, nor billed
                 continue
+            lab, _ = row(instance)
             lab.states[state] += 1
             lab.instance_types[instance["InstanceType"]] += 1
             launched = instance.get("LaunchTime")

@@ -22,7 +22,9 @@ from lab.config import LabSpec
 from lab.discovery import FoundInstance, FoundVolume, LabResources, find_lab, find_nodes
 from lab.duplicates import live_volumes
 from lab.ec2 import with_retry
+from lab.expiry import ExpiryPlan, plan_expiry, tag_value
 from lab.placement import Placement, plan_placement
+from lab.retag import set_expiry_tags
 from lab.sshconfig import write_ssh_config
 from lab.target import Target
 from labcore.errors import CloudError, CloudStateError
@@ -35,6 +37,7 @@ Progress = Callable[[str], None]
 @dataclass
 class UpReport:
     inventory: Inventory | None = None
+    expiry: ExpiryPlan | None = None
     created: list[str] = field(default_factory=list)
     existing: list[str] = field(default_factory=list)
 
@@ -46,6 +49,10 @@ def up(spec: LabSpec, target: Target, paths: LabPaths, *, progress: Progress,
     report = UpReport()
     found = find_lab(ec2, spec.name)
     report.existing = _existing_labels(found)
+    report.expiry = plan_expiry(spec.expiry, spec.expires_after, found.expiry_tags)
+    spec = spec.with_lab_tags(report.expiry.tags())  # every resource made from here on carries them
+    if report.expiry.moved:
+        set_expiry_tags(ec2, list(found.expiry_tags), report.expiry.tags(), progress)
     placement = plan_placement(ec2, spec, found)
     missing = [n for n in spec.nodes if found.instance(n) is None]
     image = target.find_image(ec2, spec) if missing else None
@@ -55,7 +62,7 @@ def up(spec: LabSpec, target: Target, paths: LabPaths, *, progress: Progress,
     progress(f"lab {spec.name} in {spec.region} ({first.subnet_id} {first.cidr}, {first.az}"
              + (f"; then {', '.join(later)} if {first.az} has no capacity" if later else "")
              + f"); SSH allowed from {', '.join(ssh_cidrs)}")
-    report.created += keypair.ensure_key_pair(ec2, spec.name, paths.key_file, found, spec.tags, progress)
+    report.created += keypair.ensure_key_pair(ec2, spec.name, paths.key_file, found, spec.resource_tags, progress)
     group_id, created = security_group.ensure_security_group(ec2, spec, placement.vpc_id, ssh_cidrs, found, progress)
     report.created += created
     found = duplicates.remove_duplicates(ec2, found, progress)  # left by an earlier run that stopped
@@ -63,7 +70,7 @@ def up(spec: LabSpec, target: Target, paths: LabPaths, *, progress: Progress,
     marked = volumes.delete_on_termination(ec2, [i.instance_id for i in nodes.values()])
     if marked:
         progress(f"volumes of {len(marked)} instances set to be deleted with their instance")
-    report.inventory = _inventory(ec2, spec, target, paths, placement)
+    report.inventory = _inventory(ec2, spec, target, paths, placement, report.expiry)
     save_inventory(report.inventory, paths.inventory)
     write_ssh_config(report.inventory, paths, target.strict_host_keys)
     progress(f"inventory written to {paths.inventory}, ssh config to {paths.ssh_config}")
@@ -185,7 +192,8 @@ def _attach_loose(ec2, wanted, have: dict[tuple[str, str], FoundVolume], nodes: 
         volumes.attach(ec2, to_attach)
 
 
-def _inventory(ec2, spec: LabSpec, target: Target, paths: LabPaths, placement: Placement) -> Inventory:
+def _inventory(ec2, spec: LabSpec, target: Target, paths: LabPaths, placement: Placement,
+               expiry: ExpiryPlan) -> Inventory:
     found = find_lab(ec2, spec.name)
     nodes = []
     for name, node_spec in spec.nodes.items():
@@ -204,7 +212,8 @@ def _inventory(ec2, spec: LabSpec, target: Target, paths: LabPaths, placement: P
     return Inventory(lab=spec.name, target=target.name, region=spec.region,
                      os=target.host_os or spec.openstack.os, release=spec.openstack.release,
                      subnet_cidr=network.management_network(cidrs), key_file=str(paths.key_file.resolve()),
-                     known_hosts=str(paths.known_hosts.resolve()), nodes=nodes)
+                     known_hosts=str(paths.known_hosts.resolve()), nodes=nodes,
+                     expires_at=tag_value(expiry.expires_at) if expiry.expires_at else None)
 
 
 def _existing_labels(found: LabResources) -> list[str]:

@@ -101,7 +101,7 @@ def _create_or_none(ec2, spec: LabSpec, vpc_id: str) -> str | None:
     try:
         return ec2.create_security_group(
             GroupName=spec.name, VpcId=vpc_id, Description=f"openstack-ec2-lab {spec.name}",
-            TagSpecifications=[tag_spec("security-group", lab_tags(spec.name, extra=spec.tags))])["GroupId"]
+            TagSpecifications=[tag_spec("security-group", lab_tags(spec.name, extra=spec.resource_tags))])["GroupId"]
     except ClientError as exc:
         if error_code(exc) == "InvalidGroup.Duplicate":
             return None

@@ -55,7 +55,7 @@ def create(ec2, spec: LabSpec, volumes: list[WantedVolume],
     """Each volume in the zone of its node, all at once; (node, logical name) -> volume id."""
 
     def one(v: WantedVolume) -> str:
-        tags = lab_tags(spec.name, v.node, spec.nodes[v.node].role, extra={**spec.tags, tag.VOLUME: v.name})
+        tags = lab_tags(spec.name, v.node, spec.nodes[v.node].role, extra={**spec.resource_tags, tag.VOLUME: v.name})
         tags["Name"] = f"{spec.name}-{v.node}-{v.name}"
         # One token for every retry of this create: a timed-out CreateVolume that went through
         # is answered with its volume, not followed by a second one.

@@ -52,6 +52,7 @@ class Inventory(BaseModel):
     key_file: str
     known_hosts: str
     nodes: list[NodeRecord]
+    expires_at: str | None = None  # lab:expires-at (UTC, ISO 8601): the hosts' timers power them off then
 
     @property
     def controller(self) -> NodeRecord:

@@ -12,6 +12,7 @@ ROLE = "lab:role"  # controller or object
 VOLUME = "lab:volume"  # volumes: the Swift device name, or "root" for an instance's root volume
 SSH_USER = "lab:ssh-user"  # instances: the login user of their image
 EXPIRES_AT = "lab:expires-at"  # every resource: when the lab stops itself (UTC, ISO 8601), absent = never
+EXPIRES_AFTER = "lab:expires-after"  # every resource: the config's expires_after at the last `lab up`
 ROOT_VOLUME = "root"
 # Keys the lab owns; a config's own tags may not use them (AWS owns aws:*).
 RESERVED_PREFIXES = ("lab:", "aws:")

@@ -157,9 +157,10 @@ def test_the_host_steps_come_first_and_lab_up_runs_the_same_ones():
 
     plan, inv = base_phase("ubuntu-18.04")
     names = [s.name for s in plan.for_host("object1")]
-    assert names == ["host-programs", "first-boot", "hostname", "hosts-file", "package-archive", "reboot-if-required"]
+    assert names == ["host-programs", "first-boot", "hostname", "hosts-file", "expiry-timer", "package-archive",
+                     "reboot-if-required"]
     up = host_plan(inv)
-    assert [(s.name, s.hosts, s.actions) for s in up.steps] == [(s.name, s.hosts, s.actions) for s in plan.steps[:6]]
+    assert [(s.name, s.hosts, s.actions) for s in up.steps] == [(s.name, s.hosts, s.actions) for s in plan.steps[:7]]
 
 
 def test_package_archive_is_not_redone_because_lists_got_old():

@@ -37,3 +37,22 @@ def test_the_host_timer_powers_off_at_that_moment_in_utc_even_after_a_missed_one
     assert "OnCalendar=2026-12-02 20:00:00 UTC" in timer and "Persistent=true" in timer
     assert "WantedBy=timers.target" in timer
     assert "ExecStart=/bin/systemctl poweroff" in units[expiry.SERVICE_UNIT]
+
+
+def test_the_lab_keeps_its_expiry_until_the_configs_expires_after_changes():
+    from lab.expiry import plan_expiry
+
+    new = plan_expiry(timedelta(hours=8), "8h", {}, NOON)
+    assert (new.expires_at, new.moved) == (NOON + timedelta(hours=8), False)
+    assert new.tags() == {"lab:expires-at": "2026-12-02T20:00:00Z", "lab:expires-after": "8h"}
+    tagged = {"i-1": new.tags(), "sg-1": new.tags()}
+    later = NOON + timedelta(hours=3)
+    same = plan_expiry(timedelta(hours=8), "8h", tagged, later)
+    assert (same.expires_at, same.moved) == (NOON + timedelta(hours=8), False)  # a second up moves nothing
+    changed = plan_expiry(timedelta(hours=2), "2h", tagged, later)
+    assert (changed.expires_at, changed.moved) == (later + timedelta(hours=2), True)
+    never = plan_expiry(None, "never", tagged, later)
+    assert (never.expires_at, never.moved, never.tags()) == (None, True, {})
+    untagged = {"i-1": {}, "sg-1": {}}  # made by a version without expiry: tagged now
+    assert plan_expiry(timedelta(hours=8), "8h", untagged, later).moved
+    assert not plan_expiry(None, "never", untagged, later).moved

@@ -49,7 +49,7 @@ def test_lab_plan_says_each_step_in_the_guides_words_with_its_section(capsys):
     out = lab_plan(capsys)
     lines = out.splitlines()
     assert max(len(line) for line in lines) <= 200
-    assert "phase base (8 steps)" in out
+    assert "phase base (9 steps)" in out
     assert "phase controller-services (5 steps; after packages on the same host)" in out
     assert "phase keystone (4 steps; after controller-services, service-packages on the same host)" in out
     for line in ("    - install packages chrony",

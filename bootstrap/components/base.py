@@ -2,7 +2,8 @@
 
 `host_steps` is the host's base state, the one definition `lab up` and `lab install` both
 run: the lab's host programs, first boot finished (the OS the config says, cloud-init
-done, no dpkg or apt lock held), the hostname and the /etc/hosts block. `lab up` needs
+done, no dpkg or apt lock held), the hostname, the /etc/hosts block and the lab's
+expiry timer. `lab up` needs
 the names before anything else (and before its storage preparation's apt-get);
 `lab install` repairs them if a reboot or a hand edit undid them. Then, in `lab install`
 only, the package archive with `apt-get update` first, the upgrade, and the reboot the
@@ -16,6 +17,7 @@ import shlex
 
 from bootstrap import guide, hostprograms
 from bootstrap.actions import Block, Command, FileSpec, Reboot, Wait
+from bootstrap.components import expiry
 from bootstrap.context import STAMP_DIR, PlanContext, commands_stamp
 from bootstrap.plan import Step
 from lab import hostsfile
@@ -83,7 +85,7 @@ def reboot_step(ctx: PlanContext) -> Step:
 def host_steps(ctx: PlanContext) -> list[Step]:
     """The host's base state: what `lab up` sets before its storage preparation, and `lab install` keeps."""
     return [programs_step(ctx), first_boot_step(ctx), *(hostname_step(n) for n in ctx.inventory.nodes),
-            hosts_file_step(ctx)]
+            hosts_file_step(ctx), expiry.timer_step(ctx)]
 
 
 def steps(ctx: PlanContext) -> list[Step]:

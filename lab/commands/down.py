@@ -6,6 +6,8 @@ from lab.commands.common import context, say
 
 
 def run(args) -> int:
+    if args.expired:
+        return down_expired(args)
     ctx = context(args, lock=True)
     from lab import teardown
 
@@ -28,4 +30,26 @@ def run(args) -> int:
 
     if retry_summary():
         say(retry_summary())
+    return 0
+
+
+def down_expired(args) -> int:
+    """Every expired lab of the region, found by tags, removed; never an unexpired one, never an untagged resource."""
+    ctx = context(args)
+    if not ctx.target.connect():
+        say(f"the {ctx.target.name} target is not running: no lab exists there")
+        return 0
+    from lab import teardown
+    from lab.labs import find_labs
+
+    labs = [row for row in find_labs(ctx.target.ec2_client(ctx.spec.region)) if row.expired()]
+    if not labs:
+        say(f"no expired lab in {ctx.spec.region}")
+        return 0
+    for row in labs:
+        say(f"lab {row.name} expired {row.expires_at:%Y-%m-%dT%H:%M:%SZ}: removing it")
+        report = teardown.down(row.name, ctx.spec.region, ctx.target, progress=say)
+        say(f"removed {len(report.removed)} resources of lab {row.name}")
+    ctx.target.after_down(say)
+    say(f"{len(labs)} expired labs removed: {', '.join(r.name for r in labs)}")
     return 0

@@ -7,6 +7,7 @@ import json
 from rich.table import Table
 
 from lab.commands.common import console, context, say
+from lab.commands.lifetime import lifetime_of
 
 
 def run(args) -> int:
@@ -19,6 +20,8 @@ def run(args) -> int:
               "endpoint_url": ctx.target.endpoint_url, "running": running}
     status.update(found.as_dict() if found else {"instances": [], "volumes": [], "security_groups": [],
                                                  "key_pairs": []})
+    if found is not None and not found.is_empty():
+        status["lifetime"] = lifetime_of(ctx.spec, found)
     if args.json:
         print(json.dumps(status, indent=2, default=str))
         return 0
@@ -42,5 +45,12 @@ def _print(status: dict) -> None:
         table.add_row(inst["node"], inst["role"], inst["instance_id"], inst["instance_type"], inst["state"],
                       inst["private_ip"] or "-", inst["public_ip"] or "-", "\n".join(vols) or "-")
     console.print(table)
+    life = status.get("lifetime")
+    if life:
+        price = "price unknown" if life["price_per_hour"] is None else f"${life['price_per_hour']:.3f}/hour"
+        ran = f"running for {life['running_for']}, cost so far {life['cost_so_far']} ({price})" \
+            if life["running_for"] else f"no instance running ({price})"
+        where = "" if status["target"] == "aws" else " if it ran on AWS: the twin costs nothing"
+        say(f"{ran}{where}; {life['expires']}")
     say(f"security groups: {', '.join(g['group_id'] for g in status['security_groups']) or 'none'}; "
         f"key pairs: {', '.join(k['key_name'] for k in status['key_pairs']) or 'none'}")

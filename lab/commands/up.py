@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from lab.commands.common import Context, context, say
+from lab.commands.lifetime import cost_line, expiry_line, warnings
 from labcore.inventory import Inventory
 
 
 def run(args) -> int:
-    ctx = context(args, lock=True)
+    ctx = context(args, lock=not args.dry_run)
+    say(cost_line(ctx.spec, ctx.target))  # before anything is created, or even asked
+    for line in warnings(ctx.spec):
+        say(line)
+    if args.dry_run:
+        return dry_run(ctx)
     ctx.target.start(ctx.spec, say)
     from lab import provision
     from lab.discovery import find_lab
@@ -24,6 +30,7 @@ def run(args) -> int:
         say(f"created {len(report.created)} resources: " + ", ".join(report.created))
     else:
         say("nothing to create: every resource of the lab exists")
+    say(expiry_line(report.expiry.expires_at, report.expiry.moved))
     if not args.no_ssh:
         prepare_hosts(ctx, report.inventory)
     from lab.ec2 import retry_summary
@@ -34,6 +41,18 @@ def run(args) -> int:
         say(f"--no-ssh: inventory at {ctx.paths.inventory}; no host was contacted")
         return 0
     say(f"lab {ctx.spec.name} is up. Next: make lab-install   (ssh -F {ctx.paths.ssh_config} {ctx.spec.controller})")
+    return 0
+
+
+def dry_run(ctx: Context) -> int:
+    """What `lab up` would make, from the config alone: no call to any API, nothing created."""
+    spec = ctx.spec
+    volumes = [f"{n}/{v} {size} GiB" for n, s in spec.nodes.items() for v, size in s.volumes.items()]
+    say(f"--dry-run: lab {spec.name} in {spec.region} ({ctx.target.name}) would have {len(spec.nodes)} instances ("
+        + ", ".join(f"{n} {s.type}" for n, s in spec.nodes.items()) + f"), {len(volumes)} Swift volumes ("
+        + ", ".join(volumes) + f", {spec.volume_type}), a security group and a key pair; "
+        + ("it would expire after " + spec.expires_after if spec.expiry else "it would never expire")
+        + ". Nothing was created or asked; `lab up` makes what does not exist yet")
     return 0
 
 
