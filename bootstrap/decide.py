@@ -29,8 +29,25 @@ from bootstrap.actions import (
     Sql,
     Wait,
 )
-from bootstrap.changes import Change, Decision, RebootNow, Refused, Run, Send, WaitFor, Write
-from bootstrap.facts import CheckFact, DebsFact, Fact, FileFact, FileState, OutputFact, UnitsFact
+from bootstrap.changes import (
+    Change,
+    Decision,
+    RebootNow,
+    Refused,
+    Run,
+    Send,
+    WaitFor,
+    Write,
+)
+from bootstrap.facts import (
+    CheckFact,
+    DebsFact,
+    Fact,
+    FileFact,
+    FileState,
+    OutputFact,
+    UnitsFact,
+)
 from bootstrap.render import (
     NO_LEFTOVER_POLICY,
     POLICY_MARK,

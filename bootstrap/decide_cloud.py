@@ -11,10 +11,24 @@ from __future__ import annotations
 import json
 
 from bootstrap import hostprograms
-from bootstrap.actions import OpenStack, Ring, RingDevice, Sql, SqlQuery, describe_openstack
+from bootstrap.actions import (
+    OpenStack,
+    Ring,
+    RingDevice,
+    Sql,
+    SqlQuery,
+    describe_openstack,
+)
 from bootstrap.changes import BatchEntry, Change, Run, Send
 from bootstrap.facts import CheckFact, Fact, OutputFact
-from bootstrap.render import digest_matches, digest_record, join, mysql, ring_builder, ring_rebalance
+from bootstrap.render import (
+    digest_matches,
+    digest_record,
+    join,
+    mysql,
+    ring_builder,
+    ring_rebalance,
+)
 
 
 def facts_for(action) -> list[Fact]:

@@ -12,7 +12,16 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from bootstrap.changes import BatchEntry, Decision, RebootNow, Refused, Run, Send, WaitFor, Write
+from bootstrap.changes import (
+    BatchEntry,
+    Decision,
+    RebootNow,
+    Refused,
+    Run,
+    Send,
+    WaitFor,
+    Write,
+)
 from bootstrap.decide import Context, decide_step, facts_for
 from bootstrap.logs import HostLog
 from bootstrap.plan import Step

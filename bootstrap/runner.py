@@ -21,7 +21,14 @@ from typing import Callable
 from bootstrap.execute import HostEnv, UnitOutcome, run_unit
 from bootstrap.logs import HostLog
 from bootstrap.plan import Plan
-from bootstrap.results import STATUSES, Failure, RunReport, StepFailed, StepResult, phase_line
+from bootstrap.results import (
+    STATUSES,
+    Failure,
+    RunReport,
+    StepFailed,
+    StepResult,
+    phase_line,
+)
 from bootstrap.schedule import Board, Scheduler, Unit, hosts_in_plan, units
 from bootstrap.session import RemoteSession, Session
 from bootstrap.transfer import Connections, Sources

@@ -13,6 +13,7 @@ VOLUME = "lab:volume"  # volumes: the Swift device name, or "root" for an instan
 SSH_USER = "lab:ssh-user"  # instances: the login user of their image
 EXPIRES_AT = "lab:expires-at"  # every resource: when the lab stops itself (UTC, ISO 8601), absent = never
 EXPIRES_AFTER = "lab:expires-after"  # every resource: the config's expires_after at the last `lab up`
+DRAINED = "lab:drained"  # an instance or volume the config no longer has, emptied by `lab install`: `lab up` removes it
 ROOT_VOLUME = "root"
 # Keys the lab owns; a config's own tags may not use them (AWS owns aws:*).
 RESERVED_PREFIXES = ("lab:", "aws:")

@@ -7,8 +7,9 @@ from dataclasses import asdict, replace
 import boto3
 from moto import mock_aws
 
+from twin.desired import Observed, desired_bodies, observe
 from twin.model import IngressRule, InstanceBody, VolumeBody, body_from_dict
-from twin.reconciler import Reconciler, desired_bodies, observe, reconcile
+from twin.reconciler import Reconciler, reconcile
 
 SUBNET = {"SubnetId": "subnet-1", "CidrBlock": "172.31.0.0/20"}
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH2wSBYcsLEJXKOHd8E77T1vGsPDx7DI5kaoShyN1dtz lab"
@@ -45,15 +46,17 @@ def bodies_of(instances: list[dict], volumes=(), groups=(), keys=None) -> dict[s
 
 
 # ------------------------------------------------------------------ which instances get a body
-def test_only_running_or_pending_lab_instances_get_a_body():
+def test_running_or_pending_lab_instances_get_a_running_body_and_stopped_ones_a_kept_one():
     bodies = bodies_of([
         instance("i-a", "172.31.0.4"),
         instance("i-b", "172.31.0.5", state="pending"),
         instance("i-c", "172.31.0.6", state="stopped"),
+        instance("i-s", "172.31.0.10", state="stopping"),
         instance("i-d", "172.31.0.7", state="terminated"),
+        instance("i-t", "172.31.0.11", state="shutting-down"),
         instance("i-e", "172.31.0.8", tags={"Name": "not-a-lab"}),
     ])
-    assert sorted(bodies) == ["i-a", "i-b"]
+    assert {i: b.running for i, b in bodies.items()} == {"i-a": True, "i-b": True, "i-c": False, "i-s": False}
 
 
 def test_body_takes_hostname_user_and_key_from_tags_and_key_pair():
@@ -155,7 +158,8 @@ def test_moto_state_with_self_referencing_icmp_rule_becomes_bodies():
     vol = ec2.create_volume(Size=3, AvailabilityZone=subnet["AvailabilityZone"])["VolumeId"]
     ec2.attach_volume(VolumeId=vol, InstanceId=ids["object1"], Device="/dev/sdf")
 
-    bodies = {b.hostname: b for b in observe(ec2)}
+    seen = observe(ec2)
+    bodies = {b.hostname: b for b in seen.bodies}
 
     ips = sorted(f"{b.private_ip}/32" for b in bodies.values())
     assert set(bodies) == {"controller", "object1"}
@@ -168,7 +172,8 @@ def test_moto_state_with_self_referencing_icmp_rule_becomes_bodies():
     assert IngressRule("tcp", 22, 22, ("172.31.0.1/32",)) in bodies["object1"].ingress
 
     ec2.revoke_security_group_ingress(GroupId=gid, IpPermissions=[self_ref(gid)])
-    assert all(r.protocol != "icmp" for b in observe(ec2) for r in b.ingress)
+    assert all(r.protocol != "icmp" for b in observe(ec2).bodies for r in b.ingress)
+    assert vol in seen.volume_ids and {b.region for b in seen.bodies} == {"ap-northeast-2"}
 
 
 # ------------------------------------------------------------------ reconcile passes
@@ -179,6 +184,7 @@ class FakeBodies:
         self.existing = dict(existing or {})
         self.calls: list[tuple] = []
         self.fail: set[tuple] = set()
+        self.ends: dict[str, str] = {}  # what the containers did by themselves, for the next pass
 
     def _call(self, *call) -> None:
         self.calls.append(call)
@@ -206,8 +212,26 @@ class FakeBodies:
     def apply_firewall(self, bodies):
         self._call("apply_firewall", tuple(b.instance_id for b in bodies))
 
+    def power_off(self, body):
+        self._call("power_off", body.instance_id)
+        self.existing[body.instance_id] = replace(body, running=False)
+
+    def reboot(self, instance_id):
+        self._call("reboot", instance_id)
+
+    def ended(self):
+        ended, self.ends = self.ends, {}
+        return ended
+
+    def prune_volumes(self, existing):
+        self._call("prune_volumes", tuple(sorted(existing)))
+        return []
+
     def host_public_keys(self, instance_id):
         return []
+
+    def console_output(self, instance_id):
+        return None
 
     def teardown_all(self):
         return []
@@ -297,3 +321,87 @@ def test_changed_body_keeps_its_identity():
     layer = FakeBodies({"i-a": body("i-a", "172.31.0.4")})
     reconcile(layer, [replace(body("i-a", "172.31.0.4"), volumes=(VolumeBody("vol-1", 1, 1, "/dev/sdf"),))])
     assert ("stop", "i-a") not in layer.calls and ("start", "i-a") not in layer.calls
+
+
+# ------------------------------------------------------------------ what bodies do by themselves, and reboots
+def starts(layer: FakeBodies) -> list[tuple]:
+    return [c for c in layer.calls if c[0] == "start"]
+
+
+def test_a_body_that_rebooted_is_booted_again_once():
+    layer = FakeBodies({"i-a": body("i-a", "172.31.0.4")})
+    rec = Reconciler(layer)
+    layer.ends = {"i-a": "reboot"}
+    assert rec.reconcile([body("i-a", "172.31.0.4")]).started == ["i-a"]
+    assert rec.reconcile([body("i-a", "172.31.0.4")]).started == []
+    assert starts(layer) == [("start", "i-a")] and ("stop", "i-a") not in layer.calls
+
+
+def test_a_reboot_through_the_api_reaches_only_running_bodies():
+    layer = FakeBodies({"i-a": body("i-a", "172.31.0.4"), "i-b": replace(body("i-b", "172.31.0.5"), running=False)})
+    rec = Reconciler(layer)
+    rec.request_reboot(["i-a", "i-b", "i-unknown"])
+    desired = [body("i-a", "172.31.0.4"), replace(body("i-b", "172.31.0.5"), running=False)]
+    assert rec.reconcile(desired).rebooting == ["i-a"]
+    assert rec.reconcile(desired).rebooting == []  # asked once, rebooted once
+    assert [c for c in layer.calls if c[0] == "reboot"] == [("reboot", "i-a")]
+
+
+def test_a_body_that_powered_off_is_an_instance_initiated_shutdown_told_to_the_api_once():
+    told = []
+    layer = FakeBodies({"i-a": body("i-a", "172.31.0.4")})
+    rec = Reconciler(layer, on_shutdown=lambda b: told.append(b.instance_id) or "terminated")
+    layer.ends = {"i-a": "poweroff"}
+    report = rec.reconcile([body("i-a", "172.31.0.4")])
+    assert report.shut_down == ["i-a terminated"] and told == ["i-a"]
+    assert rec.reconcile([body("i-a", "172.31.0.4")]).shut_down == []  # the API has not caught up yet: no repeat
+    assert starts(layer) == []  # and the powered-off body is not booted again meanwhile
+    assert rec.reconcile([]).stopped == ["i-a"]  # terminated: the body goes
+
+
+def test_a_shutdown_the_api_refused_is_told_again_later():
+    now, answers = [0.0], [RuntimeError("throttled"), "stopped"]
+
+    def tell(b):
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    layer = FakeBodies({"i-a": body("i-a", "172.31.0.4")})
+    rec = Reconciler(layer, clock=lambda: now[0], on_shutdown=tell)
+    layer.ends = {"i-a": "poweroff"}
+    assert any("shutdown i-a" in e for e in rec.reconcile([body("i-a", "172.31.0.4")]).errors)
+    now[0] = 60.0
+    assert rec.reconcile([body("i-a", "172.31.0.4")]).shut_down == ["i-a stopped"]
+
+
+def test_a_container_that_died_otherwise_is_left_as_it_is():
+    told = []
+    layer = FakeBodies({"i-a": body("i-a", "172.31.0.4")})
+    rec = Reconciler(layer, on_shutdown=lambda b: told.append(b) or "stopped")
+    layer.ends = {"i-a": "died (systemd-nspawn exit 1)"}
+    report = rec.reconcile([body("i-a", "172.31.0.4")])
+    assert (report.started, report.stopped, report.shut_down, told, starts(layer)) == ([], [], [], [], [])
+
+
+def test_a_stopped_instance_keeps_its_body_powered_off_and_a_start_boots_it():
+    layer = FakeBodies({"i-a": body("i-a", "172.31.0.4")})
+    rec = Reconciler(layer)
+    stopped = replace(body("i-a", "172.31.0.4"), running=False)
+    assert rec.reconcile([stopped]).powered_off == ["i-a"]
+    assert rec.reconcile([stopped]).powered_off == [] and "i-a" in layer.existing
+    assert rec.reconcile([body("i-a", "172.31.0.4")]).started == ["i-a"]
+
+
+def test_a_stopped_body_is_not_in_the_firewall_nor_on_a_network():
+    layer = FakeBodies({"i-b": replace(body("i-b", "10.1.0.5", cidr="10.1.0.0/24"), running=False)})
+    reconcile(layer, [body("i-a", "172.31.0.4"), replace(body("i-b", "10.1.0.5", cidr="10.1.0.0/24"), running=False)])
+    assert ("ensure_network", "10.1.0.0/24") not in layer.calls
+    assert ("apply_firewall", ("i-a",)) in layer.calls
+
+
+def test_volume_files_are_pruned_against_the_volumes_the_api_still_has():
+    layer = FakeBodies()
+    reconcile(layer, Observed([body("i-a", "172.31.0.4")], {"vol-1", "vol-2"}))
+    assert ("prune_volumes", ("vol-1", "vol-2")) in layer.calls

@@ -18,6 +18,7 @@ from twin.hostcmd import HostCommandError, sh
 
 INIT_TIMEOUT_SECONDS = 20.0
 KILL_TIMEOUT_SECONDS = 10.0
+PROPAGATE = Path("/run/systemd/nspawn/propagate")
 
 
 def machine_name(instance_id: str) -> str:
@@ -95,6 +96,33 @@ def wait_for_init(nspawn_pid: int, alive=None, timeout: float = INIT_TIMEOUT_SEC
 def run_inside(init_pid: int, script: str) -> None:
     """Run a shell script in the container's mount namespace (its /dev), as root of this machine."""
     sh("nsenter", "-t", str(init_pid), "-m", "--", "sh", "-c", script)
+
+
+def wait_gone(nspawn_pid: int, timeout: float) -> bool:
+    """Wait up to timeout for systemd-nspawn to exit; True if it did."""
+    deadline = time.monotonic() + timeout
+    while is_nspawn(nspawn_pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def forget(machine: str) -> None:
+    """systemd-nspawn leaves an empty /run/systemd/nspawn/propagate/<machine> behind: take it too."""
+    folder = PROPAGATE / machine
+    if folder.is_dir() and not any(folder.iterdir()):  # not empty: then it is not ours to take
+        folder.rmdir()
+
+
+def forget_all() -> list[str]:
+    """The empty propagate folders of every twin machine (lab-*), even those of older runs."""
+    gone = []
+    for folder in sorted(PROPAGATE.glob("lab-*")) if PROPAGATE.is_dir() else []:
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+            gone.append(f"folder {folder}")
+    return gone
 
 
 def kill(nspawn_pid: int) -> bool:

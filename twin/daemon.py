@@ -3,18 +3,21 @@
     python -m twin.daemon --state-dir DIR --region R [--bodies host|null]
 
 It writes DIR/endpoint, DIR/daemon.pid and DIR/body-layer, logs to DIR/daemon.log and
-reconciles every region listed in DIR/regions (clients append to it). It stops by itself
-when no lab is left: no live instance with a lab:name tag and no body on disk, once a lab
-has existed since the last client came by, or after an idle grace period. The API state
-lives only in this process's memory; what the bodies leave on the host is on disk, so
-`lab down` can clean up even after this process died.
+reconciles every region listed in DIR/regions (clients append to it; twin/state.py). It
+stops by itself when no lab is left: no lab instance with a body (running or stopped) and
+no body on disk, once a lab has existed since the last client came by, or after an idle
+grace period. The API state lives only in this process's memory; what the bodies leave on
+the host is on disk, so `lab down` can clean up even after this process died.
+
+What the API's state does not show reaches the loop from both sides: the server hands
+over RebootInstances and answers GetConsoleOutput from the bodies' consoles (twin/server.py),
+and the body layer pokes the loop when a container ends by itself (twin/watch.py), so a
+reboot or a poweroff is acted on within a second.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import logging
 import os
 import signal
@@ -23,12 +26,13 @@ import threading
 import time
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
-
-from twin import server
-from twin.model import BodyLayer, InstanceBody, body_from_dict
-from twin.reconciler import Reconciler, observe
+from twin import server, shutdown
+from twin.desired import Observed, observe
+from twin.errors import TwinStateError
+from twin.layers import BODY_LAYERS, open_body_layer
+from twin.model import BodyLayer, InstanceBody
+from twin.reconciler import Reconciler
+from twin.state import StateFiles
 
 log = logging.getLogger("twin.daemon")
 
@@ -38,144 +42,12 @@ QUIET_PASS_SECONDS = 15.0
 IDLE_GRACE_SECONDS = 60.0
 
 
-# ------------------------------------------------------------------ files of the state folder
-@dataclasses.dataclass(frozen=True)
-class StateFiles:
-    root: Path
-
-    @property
-    def endpoint(self) -> Path:
-        return self.root / "endpoint"
-
-    @property
-    def pid(self) -> Path:
-        return self.root / "daemon.pid"
-
-    @property
-    def log(self) -> Path:
-        return self.root / "daemon.log"
-
-    @property
-    def regions(self) -> Path:
-        return self.root / "regions"
-
-    @property
-    def body_layer(self) -> Path:
-        """Which body layer the daemon runs, so that clients open the same one."""
-        return self.root / "body-layer"
-
-    @property
-    def lock(self) -> Path:
-        return self.root / "start.lock"
-
-    def read_regions(self) -> list[str]:
-        if not self.regions.exists():
-            return []
-        return sorted({line.strip() for line in self.regions.read_text().splitlines() if line.strip()})
-
-    def regions_stamp(self) -> int:
-        return self.regions.stat().st_mtime_ns if self.regions.exists() else 0
-
-    def add_region(self, region: str) -> None:
-        """List region (once) and touch the file: a client came by, so do not stop just now."""
-        if region not in self.read_regions():
-            with self.regions.open("a") as f:
-                f.write(region + "\n")
-        os.utime(self.regions)
-
-    def remove_runtime_files(self) -> list[str]:
-        gone = []
-        for path in (self.endpoint, self.pid, self.regions, self.body_layer):
-            if path.exists():
-                path.unlink()
-                gone.append(str(path))
-        return gone
-
-
-# ------------------------------------------------------------------ body layers
-class NullBodies:
-    """A body layer without containers: records bodies in DIR/null-bodies.json.
-
-    It lets the daemon run for real without root (tests, or a look at the API alone);
-    each body gets a real ed25519 host key so that key pinning works against it too.
-    """
-
-    def __init__(self, state_dir: Path):
-        self.file = Path(state_dir) / "null-bodies.json"
-        self.networks_file = Path(state_dir) / "null-networks.json"
-        self.firewall_file = Path(state_dir) / "null-firewall.json"
-
-    def _load(self) -> dict:
-        return json.loads(self.file.read_text()) if self.file.exists() else {}
-
-    def _save(self, data: dict) -> None:
-        tmp = self.file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-        tmp.replace(self.file)
-
-    def ensure_network(self, subnet_cidr: str) -> None:
-        nets = set(json.loads(self.networks_file.read_text())) if self.networks_file.exists() else set()
-        self.networks_file.write_text(json.dumps(sorted(nets | {subnet_cidr})))
-
-    def bodies(self) -> dict[str, InstanceBody]:
-        return {i: body_from_dict(entry["body"]) for i, entry in self._load().items()}
-
-    def start(self, body: InstanceBody) -> None:
-        data = self._load()
-        key = ed25519.Ed25519PrivateKey.generate().public_key()
-        host_key = key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
-        data[body.instance_id] = {"body": dataclasses.asdict(body), "host_keys": [host_key]}
-        self._save(data)
-
-    def stop(self, instance_id: str) -> None:
-        data = self._load()
-        data.pop(instance_id, None)
-        self._save(data)
-
-    def sync_volumes(self, body: InstanceBody) -> None:
-        data = self._load()
-        data[body.instance_id]["body"] = dataclasses.asdict(body)
-        self._save(data)
-
-    def apply_firewall(self, bodies: list[InstanceBody]) -> None:
-        self.firewall_file.write_text(json.dumps([dataclasses.asdict(b) for b in bodies], sort_keys=True))
-
-    def host_public_keys(self, instance_id: str) -> list[str]:
-        return list(self._load().get(instance_id, {}).get("host_keys", []))
-
-    def teardown_all(self) -> list[str]:
-        gone = []
-        for path in (self.file, self.networks_file, self.firewall_file):
-            if path.exists():
-                path.unlink()
-                gone.append(f"removed {path}")
-        return gone
-
-
-def _host_bodies(state_dir: Path) -> BodyLayer:
-    from twin.bodies import HostBodies  # needs root tools; imported only when used
-
-    return HostBodies(state_dir)
-
-
-BODY_LAYERS = {"host": _host_bodies, "null": NullBodies}
-
-
-def open_body_layer(state_dir: Path, kind: str | None = None) -> BodyLayer:
-    """The body layer of kind, or the one the daemon in state_dir runs (host unless it said otherwise)."""
-    files = StateFiles(Path(state_dir))
-    if kind is None:
-        kind = files.body_layer.read_text().strip() if files.body_layer.exists() else "host"
-    return BODY_LAYERS[kind](Path(state_dir))
-
-
-# ------------------------------------------------------------------ the loop
 class Daemon:
     def __init__(self, files: StateFiles, layer: BodyLayer, endpoint: str, idle_grace: float,
                  poked: threading.Event | None = None):
         self.files, self.layer, self.endpoint = files, layer, endpoint
         self.idle_grace = idle_grace
-        self.reconciler = Reconciler(layer)
+        self.reconciler = Reconciler(layer, on_shutdown=self.instance_shut_down)
         self.stopping = threading.Event()
         self.poked = poked or threading.Event()  # set by the server after a client's request
         self.changed = False  # whether the last pass changed anything
@@ -202,24 +74,43 @@ class Daemon:
         self.stopping.set()
         self.poked.set()
 
+    def reboot_requested(self, instance_ids: list[str]) -> None:
+        """From the server: RebootInstances went through for these."""
+        self.reconciler.request_reboot(instance_ids)
+        self.poked.set()
+
+    def _client(self, region: str):
+        if region not in self._clients:
+            self._clients[region] = server.ec2_client(self.endpoint, region, reconciler=True)
+        return self._clients[region]
+
+    def instance_shut_down(self, body: InstanceBody) -> str:
+        """A body powered itself off: stop or terminate its instance, as EC2 would."""
+        return shutdown.instance_initiated_shutdown(self._client(body.region), body.instance_id)
+
     def one_pass(self) -> bool:
         """Reconcile all regions; True when the daemon should stop because no lab is left."""
-        desired = []
+        observed = Observed()
         try:
             for region in self.files.read_regions():
-                if region not in self._clients:
-                    self._clients[region] = server.ec2_client(self.endpoint, region, reconciler=True)
-                desired.extend(observe(self._clients[region]))
+                observed = observed.merge(observe(self._client(region)))
         except Exception as exc:  # without a full picture, changing nothing is the safe move
             log.error("could not read the EC2 state (%s); skipping this pass", exc)
             self.changed = True  # try again soon, not only after the next request
             return False
-        report = self.reconciler.reconcile(desired)
+        try:
+            report = self.reconciler.reconcile(observed)
+        except TwinStateError as exc:  # a damaged body.json: change nothing until `lab down` cleans up
+            log.error("%s", exc)
+            self.changed = False
+            return False
         self.changed = report.changed or bool(report.errors)  # failed actions are retried soon
         if report.changed:
-            log.info("pass: started %s, stopped %s, volumes %s, firewall %s", report.started, report.stopped,
-                     report.volumes_synced, "applied" if report.firewall_applied else "unchanged")
-        return self._nothing_left(bool(desired))
+            log.info("pass: started %s, stopped %s, powered off %s, rebooting %s, shut down %s, volumes %s, "
+                     "pruned %s, firewall %s", report.started, report.stopped, report.powered_off, report.rebooting,
+                     report.shut_down, report.volumes_synced, report.volumes_pruned,
+                     "applied" if report.firewall_applied else "unchanged")
+        return self._nothing_left(bool(observed.bodies))
 
     def _nothing_left(self, lab_exists: bool) -> bool:
         stamp = self.files.regions_stamp()
@@ -254,9 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     files = StateFiles(args.state_dir.absolute())
     files.root.mkdir(parents=True, exist_ok=True)
     _setup_logging(files)
-    layer = open_body_layer(files.root, args.bodies)
     poked = threading.Event()
-    moto, endpoint = server.start_server(on_request=poked.set)
+    layer = open_body_layer(files.root, args.bodies, notify=poked.set)
+    daemon: Daemon | None = None
+    moto, endpoint = server.start_server(on_request=poked.set, console=layer.console_output,
+                                         on_reboot=lambda ids: daemon.reboot_requested(ids) if daemon else None)
     daemon = Daemon(files, layer, endpoint, args.idle_grace, poked)
     signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
     signal.signal(signal.SIGINT, lambda *_: daemon.stop())

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import subprocess
 
-from labcore.errors import LabError
+from twin.errors import TwinError
 
 
-class HostCommandError(LabError):
-    exit_code = 1
+class HostCommandError(TwinError):
+    """A command the twin ran on this machine failed (exit 1: the machine, not the input)."""
 
 
 def sh(*argv: str, check: bool = True, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:

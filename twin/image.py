@@ -15,6 +15,7 @@ import shutil
 import uuid
 from pathlib import Path
 
+from twin import boot_units
 from twin.hostcmd import sh
 
 APT_ARCHIVES = Path("var/cache/apt/archives")
@@ -41,8 +42,9 @@ def unmount_root(root: Path) -> None:
             sh("umount", "-l", str(root))
 
 
-def customize(root: Path, *, hostname: str, user: str, public_key: str) -> None:
-    """Hostname, machine id, host keys, dpkg without fsync, the login user: once per instance (each part idempotent)."""
+def customize(root: Path, *, hostname: str, user: str, public_key: str, apt_daily: int = 0) -> None:
+    """Hostname, machine id, host keys, dpkg without fsync, the login user, the boot units
+    (twin/boot_units.py): once per instance (each part idempotent)."""
     (root / "etc/hostname").write_text(hostname + "\n")
     if not (root / "etc/hosts").exists():  # debootstrap writes none; services resolve localhost
         (root / "etc/hosts").write_text(LOCALHOST_HOSTS)
@@ -50,8 +52,17 @@ def customize(root: Path, *, hostname: str, user: str, public_key: str) -> None:
         (root / "etc/machine-id").write_text(uuid.uuid4().hex + "\n")
     if not list((root / "etc/ssh").glob("ssh_host_*_key")):
         sh("ssh-keygen", "-A", "-f", str(root))
+        _name_host_keys(root, hostname)
     (root / DPKG_UNSAFE_IO).write_text("# the twin's disks do not outlive a host crash: no fsync per file\nforce-unsafe-io\n")
     _login_user(root, user, public_key)
+    boot_units.install(root, apt_daily=apt_daily)
+
+
+def _name_host_keys(root: Path, hostname: str) -> None:
+    """root@<hostname> as the keys' comment, as keys made on the host itself say (the console shows it)."""
+    for pub in (root / "etc/ssh").glob("ssh_host_*_key.pub"):
+        words = pub.read_text().split()
+        pub.write_text(f"{words[0]} {words[1]} root@{hostname}\n")
 
 
 def _login_user(root: Path, user: str, public_key: str) -> None:

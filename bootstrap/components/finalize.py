@@ -12,7 +12,12 @@ import json
 
 from bootstrap import guide, hostprograms
 from bootstrap.actions import Command, FileSpec, Service, Wait
-from bootstrap.components.swift_proxy import PROXY_CONF, PROXY_PORT, SWIFT_DIR, render_ini
+from bootstrap.components.swift_proxy import (
+    PROXY_CONF,
+    PROXY_PORT,
+    SWIFT_DIR,
+    render_ini,
+)
 from bootstrap.components.swift_rings import RINGS, ring_path
 from bootstrap.components.swift_storage import SERVER_PORTS, server_conf_path
 from bootstrap.context import DEMO_OPENRC, STAMP_DIR, PlanContext

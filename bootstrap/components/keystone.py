@@ -13,7 +13,14 @@ from bootstrap import guide, hostprograms
 from bootstrap.actions import Command, FileSpec, Service, Sql, SqlQuery, Wait
 from bootstrap.components.openstack_batch import assignment_query, guide_command, user
 from bootstrap.components.swift_proxy import render_ini
-from bootstrap.context import ADMIN_OPENRC, DEMO_OPENRC, KEYSTONE_URL, REGION, PlanContext, in_parallel
+from bootstrap.context import (
+    ADMIN_OPENRC,
+    DEMO_OPENRC,
+    KEYSTONE_URL,
+    REGION,
+    PlanContext,
+    in_parallel,
+)
 from bootstrap.plan import Step
 from bootstrap.render import mysql
 from labcore.inventory import Inventory
