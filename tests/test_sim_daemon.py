@@ -169,6 +169,21 @@ def test_daemon_stops_once_the_lab_it_served_is_gone(tmp_path, moto_endpoint):
     assert _recorded(tmp_path) == {}
 
 
+def test_daemon_stays_while_a_lab_still_owns_something_after_its_instances_went(tmp_path, moto_endpoint):
+    """An expired lab's instances terminate themselves; its security group stays (until
+    `lab down --expired`), and so must the API that holds it."""
+    daemon = _daemon(tmp_path, moto_endpoint, grace=0)
+    ec2 = server.ec2_client(moto_endpoint, REGION)
+    iid = _launch(ec2, "controller")
+    group = ec2.create_security_group(GroupName="rocky-lab", Description="lab", TagSpecifications=[
+        {"ResourceType": "security-group", "Tags": [{"Key": "lab:name", "Value": "rocky-lab"}]}])["GroupId"]
+    daemon.one_pass()
+    ec2.terminate_instances(InstanceIds=[iid])
+    assert daemon.one_pass() is False and _recorded(tmp_path) == {}
+    ec2.delete_security_group(GroupId=group)
+    assert daemon.one_pass() is True
+
+
 def test_daemon_stays_while_a_body_is_left_on_disk(tmp_path, moto_endpoint):
     daemon = _daemon(tmp_path, moto_endpoint, grace=0, layer=StuckBodies(tmp_path))
     ec2 = server.ec2_client(moto_endpoint, REGION)

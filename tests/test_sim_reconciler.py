@@ -7,7 +7,7 @@ from dataclasses import asdict, replace
 import boto3
 from moto import mock_aws
 
-from twin.desired import Observed, desired_bodies, observe
+from twin.desired import Observed, desired_bodies, labs_owning, observe
 from twin.model import IngressRule, InstanceBody, VolumeBody, body_from_dict
 from twin.reconciler import Reconciler, reconcile
 
@@ -84,6 +84,18 @@ def test_a_body_saved_before_instance_types_reads_with_none():
     del saved["instance_type"]
     old = body_from_dict(saved)
     assert old.instance_type == "" and old.hostname == "a" and old.ingress == ()
+
+
+def test_a_lab_is_left_while_anything_carries_its_tag_but_terminated_instances_do_not_count():
+    tagged = [{"Key": "lab:name", "Value": "kept-lab"}]
+    owners = labs_owning(
+        {"Reservations": [{"Instances": [instance("i-a", "172.31.0.4", state="terminated"),
+                                         instance("i-b", "172.31.0.5", state="stopped", tags={"lab:name": "stopped-lab"}),
+                                         instance("i-c", "172.31.0.6", tags={"Name": "not-a-lab"})]}]},
+        {"SecurityGroups": [{"GroupId": "sg-1", "Tags": tagged}, {"GroupId": "sg-2"}]},
+        {"KeyPairs": [{"KeyName": "k", "Tags": [{"Key": "lab:name", "Value": "key-lab"}]}]},
+        {"Volumes": []})
+    assert owners == {"kept-lab", "stopped-lab", "key-lab"}
 
 
 def test_instance_with_an_address_outside_its_subnet_gets_no_body():

@@ -4,9 +4,9 @@
 
 It writes DIR/endpoint, DIR/daemon.pid and DIR/body-layer, logs to DIR/daemon.log and
 reconciles every region listed in DIR/regions (clients append to it; twin/state.py). It
-stops by itself when no lab is left: no lab instance with a body (running or stopped) and
-no body on disk, once a lab has existed since the last client came by, or after an idle
-grace period. The API state lives only in this process's memory; what the bodies leave on
+stops by itself when no lab is left: nothing in the API with a lab:name tag (an instance
+that is not terminated, a volume, a security group, a key pair) and no body on disk, once
+a lab has existed since the last client came by, or after an idle grace period. The API state lives only in this process's memory; what the bodies leave on
 the host is on disk, so `lab down` can clean up even after this process died.
 
 What the API's state does not show reaches the loop from both sides: the server hands
@@ -110,7 +110,7 @@ class Daemon:
                      "pruned %s, firewall %s", report.started, report.stopped, report.powered_off, report.rebooting,
                      report.shut_down, report.volumes_synced, report.volumes_pruned,
                      "applied" if report.firewall_applied else "unchanged")
-        return self._nothing_left(bool(observed.bodies))
+        return self._nothing_left(bool(observed.bodies or observed.labs))
 
     def _nothing_left(self, lab_exists: bool) -> bool:
         stamp = self.files.regions_stamp()

@@ -1,0 +1,162 @@
+"""The twin's state folder (.lab/sim): which file says what, read with validation.
+
+    endpoint      http://127.0.0.1:PORT, the daemon's EC2 API (written last at start: "ready")
+    daemon.pid    the daemon's process id
+    regions       the regions labs asked for, one a line (clients append; a touch = a client came by)
+    body-layer    host or null: the body layer the daemon runs, so that clients open the same
+    daemon.log    the daemon's log;  start.lock: one client at a time decides to start a daemon
+    bodies/ volumes/ null-*.json      the body layers' own (twin/bodies.py, twin/nullbodies.py)
+
+A damaged file (garbage, cut short, edited by hand) is a TwinStateError that names it and
+says `lab down` cleans up, never a traceback. The clean-up paths read leniently instead
+(`*_or_none`), so `lab down` still works when these files do not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+from pathlib import Path
+
+from twin.errors import TwinStateError
+
+log = logging.getLogger(__name__)
+
+LAYER_KINDS = ("host", "null")
+_ENDPOINT = re.compile(r"http://127\.0\.0\.1:[0-9]{1,5}")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")
+DAEMON_MODULE = b"twin.daemon"
+
+
+def is_daemon(pid: int) -> bool:
+    """Whether pid is a live twin daemon (an exited one, even as an unreaped zombie, has no cmdline)."""
+    try:
+        return DAEMON_MODULE in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+@dataclasses.dataclass(frozen=True)
+class StateFiles:
+    root: Path
+
+    @property
+    def endpoint(self) -> Path:
+        return self.root / "endpoint"
+
+    @property
+    def pid(self) -> Path:
+        return self.root / "daemon.pid"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "daemon.log"
+
+    @property
+    def regions(self) -> Path:
+        return self.root / "regions"
+
+    @property
+    def body_layer(self) -> Path:
+        return self.root / "body-layer"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "start.lock"
+
+    # ------------------------------------------------------------ validated reads
+    def _text(self, path: Path) -> str | None:
+        try:
+            return path.read_text()
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TwinStateError(path, f"unreadable: {exc}") from exc
+
+    def read_endpoint(self) -> str | None:
+        text = self._text(self.endpoint)
+        if text is None:
+            return None
+        if not _ENDPOINT.fullmatch(text.strip()):
+            raise TwinStateError(self.endpoint, f"expected http://127.0.0.1:PORT, found {text.strip()[:40]!r}")
+        return text.strip()
+
+    def read_pid(self) -> int | None:
+        text = self._text(self.pid)
+        if text is None:
+            return None
+        if not text.strip().isdigit() or int(text.strip()) < 2:
+            raise TwinStateError(self.pid, f"expected a process id, found {text.strip()[:40]!r}")
+        return int(text.strip())
+
+    def read_regions(self) -> list[str]:
+        text = self._text(self.regions) or ""
+        found = {line.strip() for line in text.splitlines() if line.strip()}
+        bad = sorted(r for r in found if not _REGION.fullmatch(r))
+        if bad:
+            raise TwinStateError(self.regions, f"expected one AWS region a line (ap-northeast-2), found {bad[0][:40]!r}")
+        return sorted(found)
+
+    def read_body_layer(self) -> str:
+        """The daemon's body layer; host when no daemon said otherwise."""
+        text = self._text(self.body_layer)
+        if text is None:
+            return "host"
+        if text.strip() not in LAYER_KINDS:
+            raise TwinStateError(self.body_layer, f"expected one of {', '.join(LAYER_KINDS)}, found {text.strip()[:40]!r}")
+        return text.strip()
+
+    # ------------------------------------------------------------ lenient reads, for cleaning up
+    def daemon_pids(self) -> list[int]:
+        """Every live daemon of this folder: the pid file's, else any found by its command line
+        (a damaged or lost pid file must not leave a daemon running after `lab down`)."""
+        try:
+            pid = self.read_pid()
+        except TwinStateError as exc:
+            log.warning("%s", exc)
+            pid = None
+        if pid is not None and is_daemon(pid):
+            return [pid]
+        return self._daemons_by_command_line()
+
+    def _daemons_by_command_line(self) -> list[int]:
+        wanted = b"\0--state-dir\0" + os.fsencode(str(self.root)) + b"\0"
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if DAEMON_MODULE in cmdline and wanted in cmdline + b"\0":
+                found.append(int(entry.name))
+        return sorted(found)
+
+    def regions_or_none(self) -> list[str] | None:
+        try:
+            return self.read_regions()
+        except TwinStateError as exc:
+            log.warning("%s", exc)
+            return None
+
+    # ------------------------------------------------------------ writes
+    def regions_stamp(self) -> int:
+        return self.regions.stat().st_mtime_ns if self.regions.exists() else 0
+
+    def add_region(self, region: str) -> None:
+        """List region (once) and touch the file: a client came by, so do not stop just now."""
+        if region not in self.read_regions():
+            with self.regions.open("a") as f:
+                f.write(region + "\n")
+        os.utime(self.regions)
+
+    def remove_runtime_files(self) -> list[str]:
+        gone = []
+        for path in (self.endpoint, self.pid, self.regions, self.body_layer):
+            if path.exists():
+                path.unlink()
+                gone.append(str(path))
+        return gone
