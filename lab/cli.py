@@ -24,6 +24,7 @@ COMMANDS = {
     "up": "up:run", "down": "down:run", "status": "status:run", "plan": "install:plan",
     "install": "install:install", "verify": "install:verify", "ssh": "ssh:run", "reboot": "reboot:run",
     "list": "labs:list_labs", "extend": "extend:run",
+    "run": "ops:run_command", "copy": "ops:copy", "logs": "ops:logs",
 }
 
 
@@ -76,6 +77,20 @@ def build_parser() -> argparse.ArgumentParser:
     ssh = command("ssh", "open a shell on a node, or run a command there: lab ssh NODE [-- COMMAND]")
     ssh.add_argument("node")
     ssh.add_argument("remote_command", nargs=argparse.REMAINDER, help="command to run (after --)")
+    run = command("run", "run a command as root on many nodes at once (all by default): "
+                         "lab run [--role ROLE] [NODE...] -- COMMAND; a table of exit codes and last lines")
+    run.add_argument("--role", help="the nodes of this role too: controller or object")
+    run.add_argument("--timeout", metavar="SECONDS", help="stop the command on a node after this long (default 300)")
+    run.add_argument("--lines", metavar="N", help="last lines of output shown per node (default 5)")
+    run.add_argument("words", nargs=argparse.REMAINDER, metavar="[NODE...] -- COMMAND")
+    copy = command("copy", "copy one file to or from a node, as root: lab copy SRC NODE:DST, lab copy NODE:SRC DST")
+    copy.add_argument("source", metavar="SRC")
+    copy.add_argument("destination", metavar="DST")
+    copy.add_argument("--mode", help="octal mode of the copy (default: the file's own on the way in, 0600 out)")
+    copy.add_argument("--force", action="store_true", help="overwrite an existing local file")
+    logs = command("logs", "every host's service logs (journal and /var/log), secrets masked, in one archive "
+                           "under .lab/<name>/")
+    logs.add_argument("--lines", metavar="N", help="journal lines per unit (default 5000)")
     return parser
 
 
