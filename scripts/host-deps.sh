@@ -5,6 +5,10 @@
 # (the end-to-end test then skips and says why), in CI it must work.
 set -euo pipefail
 need=(systemd-container debootstrap nftables xfsprogs iproute2 util-linux openssh-client)
+# Only for the tests: the report page's browser test renders report.html in Debian's chromium
+# (headless), with a font for its screenshot.
+browser=(chromium fonts-dejavu-core)
+if [ "${1:-}" = "--for-tests" ]; then need+=("${browser[@]}"); fi
 missing=()
 for pkg in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -12,7 +16,7 @@ done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   if [ "${1:-}" = "--for-tests" ] && [ "${CI:-}" != "true" ]; then
-    echo "note: the sim end-to-end test needs root and: ${missing[*]}; it will skip" >&2
+    echo "note: the sim end-to-end test and the report's browser test need root and: ${missing[*]}; they will skip" >&2
     exit 0
   fi
   echo "the sim target needs root and the Debian packages: ${missing[*]} (run as root, or TARGET=aws)" >&2

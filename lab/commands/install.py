@@ -75,24 +75,38 @@ def install(args) -> int:
     report = run_plan(built, inventory, fabric_factory(inventory), secrets, log_dir=ctx.paths.logs, progress=say,
                       reboot=reboot)
     render_run(report, console)
+    from bootstrap.report_html import write_install_report
+
+    page = write_install_report(ctx.paths, inventory, report, secrets, warn, plan=built)
     if not report.ok:
         say("the install stopped: fix what the failure above names, then run `make lab-install` again "
             "(it goes on from where it stopped)")
+        _say_report(page)
         return 1
     say(f"openrc files: {ctx.paths.openrc('admin')}, {ctx.paths.openrc('demo')} (mode 0600). Next: make lab-verify")
+    _say_report(page)
     return 0
 
 
+def _say_report(page) -> None:
+    """The report page's path, last: the timeline and the verify table, open it in a browser."""
+    if page is not None:
+        say(f"report: {page} (open it in a browser)")
+
+
 def verify(args) -> int:
-    _, inventory, secrets = _inputs(args, ssh=True)
+    ctx, inventory, secrets = _inputs(args, ssh=True)
     from bootstrap.report import render_checks
+    from bootstrap.report_html import write_verify_report
     from bootstrap.verify import run_checks, verify_checks
     from lab.ssh import fabric_factory
 
     results = run_checks(verify_checks(inventory), fabric_factory(inventory), secrets)
     render_checks(results, console)
+    page = write_verify_report(ctx.paths, inventory, results, secrets, warn)
     failed = [r for r in results if not r.passed]
     say(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     if failed:
         say("a failed check names its host; `lab install` repairs what it manages, then run `lab verify` again")
+    _say_report(page)
     return 1 if failed else 0
