@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import tarfile
 import re
 import shutil
 import signal
@@ -22,6 +23,7 @@ import boto3
 import pytest
 import yaml
 
+from lab.hostkeys import host_keys_from_console
 from twin.container import find_init, machine_name
 from twin.cpu import CpuCgroups
 
@@ -54,15 +56,20 @@ def lab_home(tmp_path_factory):
     _lab(home, "down", check=False)
 
 
-def _env(home: Path) -> dict:
+# A fresh EC2 host's apt-daily holds the dpkg lock for a while after boot: the twin's does too here.
+APT_DAILY_SECONDS = "40"
+
+
+def _env(home: Path, config: Path = CONFIG) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(LAB_HOME=str(home), TARGET="sim", CONFIG=str(CONFIG))
+    env.update(LAB_HOME=str(home), TARGET="sim", CONFIG=str(config), LAB_SIM_APT_DAILY_SECONDS=APT_DAILY_SECONDS)
     return env
 
 
-def _lab(home: Path, *args: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess:
+def _lab(home: Path, *args: str, check: bool = True, timeout: float = 1800,
+         config: Path = CONFIG) -> subprocess.CompletedProcess:
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, env=_env(home), text=True,
+    proc = subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, env=_env(home, config), text=True,
                           capture_output=True, timeout=timeout)
     elapsed = time.monotonic() - started
     print(f"\n$ lab {' '.join(args)}   [{elapsed:.1f} s, exit {proc.returncode}]\n{proc.stdout}{proc.stderr}")
@@ -143,9 +150,29 @@ def _assert_cpu_weights_follow_instance_size(home: Path, inventory: dict) -> Non
     assert weights["controller"] == 2 * weights["object1"] == 2 * weights["object2"], weights
 
 
+def _assert_host_keys_pinned_from_the_console(home: Path, inventory: dict) -> None:
+    """known_hosts holds exactly the keys each instance's console printed (cloud-init's block), and SSH is strict."""
+    ec2 = _ec2(home)
+    pinned = (home / LAB / "known_hosts").read_text()
+    for node in inventory["nodes"]:
+        # botocore hands Output over decoded; the key lines carry a prefix, as on EC2 ("<14>... ec2: ssh-ed25519 ...")
+        keys = set(host_keys_from_console(ec2.get_console_output(InstanceId=node["instance_id"]).get("Output", "")))
+        assert keys and keys == {" ".join(line.split()[1:3]) for line in pinned.splitlines()
+                                 if line.split()[:1] == [node["ssh_host"]]}, node["name"]
+    assert (home / LAB / "ssh_config").read_text().count("StrictHostKeyChecking yes") == len(inventory["nodes"])
+
+
+def _sha256_of_object(home: Path, container: str, name: str) -> str:
+    got = _on(home, "controller", f"sudo sh -c '. /root/demo-openrc && cd /tmp && swift download -o - {container} {name}"
+                                  f" | sha256sum'")
+    return got.stdout.split()[0]
+
+
 def test_lab_up_install_verify_down_on_the_twin(lab_home):
     up = _lab(lab_home, "up")
     assert "Debian 12" in up.stdout
+    # first boot: the lab waited for the twin's apt-daily to let go of the dpkg lock, naming it
+    assert re.search(r"waiting \d+ s .* is held by apt\.systemd\.dai", up.stdout), up.stdout
     status = json.loads(_lab(lab_home, "status", "--json").stdout)
     assert status["endpoint_url"].startswith("http://127.0.0.1:")
     assert sorted(i["state"] for i in status["instances"]) == ["running"] * 3
@@ -165,12 +192,58 @@ def test_lab_up_install_verify_down_on_the_twin(lab_home):
         assert "nobarrier" not in fstab
         assert "Success, no errors or warnings detected" in _on(lab_home, node, "sudo findmnt --verify").stdout
 
+    _assert_host_keys_pinned_from_the_console(lab_home, inventory)
+
     _lab(lab_home, "install")
+    # done means the cloud serves: a user's first upload, right away, works the first time
+    first = _on(lab_home, "controller", "sudo sh -c '. /root/demo-openrc && cd /etc && swift upload first-try hostname'")
+    assert first.returncode == 0 and "hostname" in first.stdout
     verify = _lab(lab_home, "verify")
     assert re.search(r"\b\d+ passed, 0 failed", verify.stdout)
 
     again = _lab(lab_home, "install")
     assert re.search(r"\b0 changed\b", again.stdout), again.stdout
+    report = lab_home / LAB / "report.html"
+    assert report.exists() and "controller" in report.read_text() and "object2" in report.read_text()
+
+    # operate on many nodes at once: run, copy both ways, logs of every host in one archive
+    ran = _lab(lab_home, "run", "--", "hostname")
+    assert all(node in ran.stdout for node in ("controller", "object1", "object2"))
+    assert _lab(lab_home, "run", "--role", "object", "--", "false", check=False).returncode == 1
+    sent = lab_home.parent / "sent.txt"
+    sent.write_text("copied by lab copy\n")
+    _lab(lab_home, "copy", str(sent), "object2:/root/sent.txt")
+    back = lab_home.parent / "back.txt"
+    _lab(lab_home, "copy", "object2:/root/sent.txt", str(back))
+    assert back.read_text() == sent.read_text()
+    logs = _lab(lab_home, "logs")
+    archive = Path(re.search(r"(/\S+\.tar\.gz)", logs.stdout).group(1))
+    with tarfile.open(archive) as tar:
+        hosts = {name.split("/")[0] for name in tar.getnames()}
+    assert {"controller", "object1", "object2"} <= hosts
+
+    # --check: nothing would change; a hand edit is named with its diff, and `lab install` puts it back
+    assert _lab(lab_home, "install", "--check").returncode == 0
+    _on(lab_home, "object1", "echo '# edited by hand' | sudo tee -a /etc/rsyncd.conf >/dev/null")
+    check = _lab(lab_home, "install", "--check", check=False)
+    assert check.returncode == 3 and "swift-rsync" in check.stdout and "# edited by hand" in check.stdout
+    _lab(lab_home, "install")
+    assert "edited by hand" not in _on(lab_home, "object1", "cat /etc/rsyncd.conf").stdout
+    assert _lab(lab_home, "install", "--check").returncode == 0
+
+    # a reboot of every node through the EC2 API leaves the lab working, its data intact
+    _on(lab_home, "controller", "sudo sh -c 'head -c 1M /dev/urandom > /root/kept.bin && . /root/demo-openrc && "
+                                "cd /root && swift upload kept kept.bin >/dev/null'")
+    stored = _on(lab_home, "controller", "sudo sha256sum /root/kept.bin").stdout.split()[0]
+    started = time.monotonic()
+    _lab(lab_home, "reboot")
+    after_reboot = _lab(lab_home, "verify")
+    print(f"reboot to a verified lab: {time.monotonic() - started:.1f} s")
+    assert re.search(r"\b\d+ passed, 0 failed", after_reboot.stdout)
+    for node in ("object1", "object2"):
+        for device in ("sdb", "sdc"):
+            assert _on(lab_home, node, f"findmnt -n -o FSTYPE /srv/node/{device}").stdout.strip() == "xfs"
+    assert _sha256_of_object(lab_home, "kept", "kept.bin") == stored
 
     # The self-referencing all-ICMP rule is what lets the nodes ping each other.
     ec2 = _ec2(lab_home)
@@ -184,9 +257,49 @@ def test_lab_up_install_verify_down_on_the_twin(lab_home):
     _lab(lab_home, "down")
     assert _eventually(lambda: not any(_traces().values()), timeout=60), _traces()
     left = sorted(p.name for p in (lab_home / LAB).iterdir()) if (lab_home / LAB).exists() else []
-    assert left in ([], ["logs"]), left
+    assert set(left) <= {"logs", "lock"}, left  # the lock file stays: it is the lock
     second = _lab(lab_home, "down")
     assert "nothing" in second.stdout
+
+
+EXPIRING = """\
+name: expiring-lab
+region: ap-northeast-2
+openstack: {release: rocky, os: debian-12}
+expires_after: 2m
+nodes:
+  controller: {role: controller, type: t3.small}
+  object1: {role: object, type: t3.small, volumes: {sdb: 1}}
+"""
+
+
+def test_a_lab_whose_time_is_up_terminates_itself_and_its_volumes(lab_home, tmp_path):
+    """The hosts' own timer powers them off; the twin, as EC2, terminates them (shutdown behaviour
+    terminate) and deletes their DeleteOnTermination volumes; `lab down --expired` takes the rest."""
+    config = tmp_path / "expiring.yaml"
+    config.write_text(EXPIRING)
+    up = _lab(lab_home, "up", config=config)
+    assert "expires" in up.stdout and "warning" not in up.stdout
+    ec2 = _ec2(lab_home)
+    volumes = ec2.describe_volumes(Filters=[{"Name": "tag:lab:name", "Values": ["expiring-lab"]}])["Volumes"]
+    assert len(volumes) == 3  # two root volumes and the Swift volume
+
+    def gone() -> bool:
+        rows = json.loads(_lab(lab_home, "list", "--json", config=config).stdout)
+        row = next((r for r in rows if r["name"] == "expiring-lab"), None)
+        return row is not None and row["nodes"] == 0 and row["expired"]
+
+    started = time.monotonic()
+    assert _eventually(gone, timeout=300), "the expired lab's instances are still there"
+    print(f"expired lab terminated itself {time.monotonic() - started:.0f} s after `lab up` returned")
+    left = ec2.describe_volumes(Filters=[{"Name": "tag:lab:name", "Values": ["expiring-lab"]}])["Volumes"]
+    assert [v for v in left if v["State"] not in ("deleting", "deleted")] == []
+    down = _lab(lab_home, "down", "--expired", config=config)
+    assert "expiring-lab" in down.stdout and LAB not in down.stdout.replace("expiring-lab", "")
+    rows = json.loads(_lab(lab_home, "list", "--json", config=config).stdout)
+    assert all(r["name"] != "expiring-lab" for r in rows)
+    _lab(lab_home, "down", config=config)  # forgets the lab here; nothing is left to remove
+    assert _eventually(lambda: not any(_traces().values()), timeout=60), _traces()
 
 
 def test_down_cleans_everything_after_the_daemon_died(lab_home):
