@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Callable
 
-from bootstrap import decide_cloud
+from bootstrap import decide_cloud, decide_rings
 from bootstrap.actions import (
     Action,
     Block,
@@ -90,6 +90,8 @@ def facts_for(action: Action, check: bool = False) -> list[Fact]:
         return [OutputFact(action.command(QUICK))] if action.read_only else []
     if isinstance(action, Reboot):
         return [OutputFact(_reboot_fact(action))]
+    if isinstance(action, Ring):
+        return decide_rings.facts_for(action)
     return decide_cloud.facts_for(action)
 
 
@@ -231,7 +233,7 @@ def _reboot(action: Reboot, answers: dict, ctx: Context) -> Change | None:
 DECIDE = {FileSpec: lambda a, f, c: _ensure(a, a.content.encode("utf-8"), f, c),
           CopySpec: lambda a, f, c: _ensure(a, c.copy_data(a.source_host, a.path), f, c),
           Block: _block, Packages: _packages, Service: _service, Command: _command, Wait: _wait, Reboot: _reboot,
-          Sql: decide_cloud.sql, OpenStack: decide_cloud.openstack, Ring: decide_cloud.ring}
+          Sql: decide_cloud.sql, OpenStack: decide_cloud.openstack, Ring: decide_rings.ring}
 
 
 def decide(action: Action, answers: dict, ctx: Context) -> Change | None:

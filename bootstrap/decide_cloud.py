@@ -1,9 +1,8 @@
 """Decisions about what lives in the cloud's own stores: rows in MariaDB, entities in
-Keystone, devices in Swift's rings. Pure, like bootstrap/decide.py.
+Keystone (Swift's rings: bootstrap/decide_rings.py). Pure, like bootstrap/decide.py.
 
-The facts are the stores' own answers (a query on the keystone database, what
-ring_facts.py reads from the builder and ring files); the lab computes from them the
-commands the guide types, and only those it still needs.
+The facts are the stores' own answers (a query on the keystone database); the lab
+computes from them the commands the guide types, and only those it still needs.
 """
 
 from __future__ import annotations
@@ -13,8 +12,6 @@ import json
 from bootstrap import hostprograms
 from bootstrap.actions import (
     OpenStack,
-    Ring,
-    RingDevice,
     Sql,
     SqlQuery,
     describe_openstack,
@@ -26,8 +23,6 @@ from bootstrap.render import (
     digest_record,
     join,
     mysql,
-    ring_builder,
-    ring_rebalance,
 )
 
 
@@ -37,8 +32,6 @@ def facts_for(action) -> list[Fact]:
     if isinstance(action, OpenStack):
         return ([OutputFact(_exists_query(action))] if action.exists else []) + (
             [CheckFact(digest_matches(action.stamp, join(action.update)))] if action.update else [])
-    if isinstance(action, Ring):
-        return [OutputFact(ring_facts_command(action))]
     raise TypeError(f"not an action: {action!r}")
 
 
@@ -104,89 +97,3 @@ def batch(changes: list[Change]) -> list[Send]:
     sends: list[Send] = [Run(f". {first.openrc} && {program}", stdin=json.dumps([e.as_json() for e in entries]))]
     after = [s.command for c in changes for s in c.sends if isinstance(s, Run)]
     return sends + ([Run("\n".join(after))] if after else [])
-
-
-# ------------------------------------------------------------------ rings
-def ring_facts_command(action: Ring) -> str:
-    return hostprograms.call(action.python, "ring_facts.py", action.swift_dir)
-
-
-def _key(dev) -> tuple:
-    if isinstance(dev, RingDevice):
-        return (dev.region, dev.zone, dev.ip, dev.port, dev.device)
-    return (int(dev["region"]), int(dev["zone"]), str(dev["ip"]), int(dev["port"]), str(dev["device"]))
-
-
-def _weights(devs) -> dict[tuple, float]:
-    return {_key(d): float(d.weight if isinstance(d, RingDevice) else d["weight"]) for d in devs if d}
-
-
-def _read(action: Ring, answers: dict) -> tuple[dict | None, dict | None]:
-    out = answers[OutputFact(ring_facts_command(action))]
-    try:
-        found = json.loads(out.stdout).get(action.name) or {} if out.ok else {}
-    except (ValueError, AttributeError):
-        found = {}
-    return found.get("builder"), found.get("ring")
-
-
-def _rebuild(action: Ring, builder: dict | None) -> str:
-    """Why the builder must be made anew ("" when it can be kept)."""
-    if builder is None:
-        return "no builder file"
-    for name, wanted, have in (("partition power", action.part_power, builder.get("part_power")),
-                               ("replicas", float(action.replicas), float(builder.get("replicas") or 0)),
-                               ("min_part_hours", action.min_part_hours, builder.get("min_part_hours"))):
-        if have != wanted:
-            return f"{name} {have} (the plan: {wanted})"
-    wanted, have = _weights(action.devices), _weights(builder.get("devs") or [])
-    extra = sorted(set(have) - set(wanted))
-    if extra:
-        return f"{len(extra)} devices the lab does not have (e.g. {extra[0][2]}/{extra[0][4]})"
-    if any(have[k] != wanted[k] for k in have):
-        return "device weights differ"
-    return ""
-
-
-def _stale(action: Ring, builder: dict, ring: dict | None) -> str:
-    if builder.get("devs_changed"):
-        return "devices changed since the last rebalance"
-    if ring is None:
-        return "no ring file"
-    if ring.get("part_power") != builder.get("part_power") or float(ring.get("replica_count") or 0) != float(
-            builder.get("replicas") or 0):
-        return "the ring file does not match its builder"
-    if _weights(ring.get("devs") or []) != _weights(builder.get("devs") or []):
-        return "the ring file's devices are not the builder's"
-    return ""
-
-
-def _add(builder: str, dev: RingDevice) -> str:
-    return ring_builder(builder, "add", "--region", dev.region, "--zone", dev.zone, "--ip", dev.ip, "--port",
-                        dev.port, "--device", dev.device, "--weight", _number(dev.weight))
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
-
-
-def ring(action: Ring, answers: dict, ctx) -> Change | None:
-    builder_file = f"{action.swift_dir}/{action.name}.builder"
-    ring_file = f"{action.swift_dir}/{action.name}.ring.gz"
-    builder, current = _read(action, answers)
-    why = _rebuild(action, builder)
-    if why:
-        commands = [join(["rm", "-f", builder_file, ring_file]),
-                    ring_builder(builder_file, "create", action.part_power, action.replicas, action.min_part_hours),
-                    *(_add(builder_file, d) for d in action.devices), ring_rebalance(builder_file)]
-        says = f"build the {action.name} ring with {len(action.devices)} devices: {why}"
-    else:
-        have = set(_weights(builder.get("devs") or []))
-        missing = [d for d in action.devices if _key(d) not in have]
-        stale = _stale(action, builder, current)
-        if not missing and not stale:
-            return None
-        commands = [*(_add(builder_file, d) for d in missing), ring_rebalance(builder_file)]
-        added = f"add {', '.join(f'{d.ip}/{d.device}' for d in missing)}, " if missing else ""
-        says = f"{action.name} ring: {added}rebalance" + (f" ({stale})" if stale else "")
-    return Change(action, says[:200], tuple(Run(c) for c in commands), group="rings")

@@ -12,6 +12,7 @@ import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from bootstrap.hostprograms import call
 from labcore.inventory import Inventory, NodeRecord
 from labcore.remote import RemoteFactory, RunResult
 from labcore.secrets import Secrets
@@ -110,12 +111,13 @@ def swift_round_trip_check(inventory: Inventory) -> Check:
 
 
 def device_checks(inventory: Inventory) -> list[Check]:
-    """Every Swift device is XFS at /srv/node/<name>, and fstab verifies clean on its node."""
+    """Every Swift device is XFS at /srv/node/<name>, and fstab verifies clean on its node (a node or
+    volume taken out of the config is not the lab's storage any more: it is drained, then removed)."""
     checks = []
     for node in inventory.nodes:
-        if not node.volumes and node.role != "object":
+        if node.leaving or (not node.volumes and node.role != "object"):
             continue
-        for volume in node.volumes:
+        for volume in (v for v in node.volumes if not v.leaving):
             target = f"/srv/node/{volume.name}"
             checks.append(Check(f"{volume.name} is XFS at {target}", node, f"findmnt -n -o FSTYPE,TARGET {target}",
                                 expect=rf"(?m)^xfs\s+{re.escape(target)}$", timeout=30))
@@ -123,9 +125,27 @@ def device_checks(inventory: Inventory) -> list[Check]:
     return checks
 
 
+RINGS = ("account", "container", "object")
+
+
+def ring_checks(inventory: Inventory) -> list[Check]:
+    """Each ring file on the controller (what the proxy uses) holds exactly the config's Swift devices:
+    ring_parts.py prints its devices with their zones, weights and partitions, the detail shown."""
+    wanted = sorted((n.private_ip, v.name) for n in inventory.nodes if n.role == "object" and not n.leaving
+                    for v in n.volumes if not v.leaving)
+    devices = ", ".join(rf"{re.escape(ip)}/{re.escape(name)} \(zone \d+, weight [\d.]+, \d+ partitions\)"
+                        for ip, name in wanted)
+    command = call("python3", "ring_parts.py", "/etc/swift", "--lines")
+    return [Check(f"{ring} ring: {len(wanted)} devices", inventory.controller, command,
+                  expect=rf"(?m)^{ring} ring: {len(wanted)} devices, [\d.]+ replicas, partition power \d+: {devices}$",
+                  timeout=30)
+            for ring in RINGS] if wanted else []
+
+
 def verify_checks(inventory: Inventory) -> list[Check]:
     return [*ping_checks(inventory), *chrony_checks(inventory), *keystone_checks(inventory),
-            swift_stat_check(inventory), swift_round_trip_check(inventory), *device_checks(inventory)]
+            swift_stat_check(inventory), swift_round_trip_check(inventory), *ring_checks(inventory),
+            *device_checks(inventory)]
 
 
 # ------------------------------------------------------------------ running them

@@ -1,4 +1,12 @@
-"""What exists of a lab, found by its tag only: the source of truth for up, down and status."""
+"""What exists of a lab, found by its tag only: the source of truth for up, down and status.
+
+A volume made by a node's RunInstances carries the lab's tags but not lab:volume until
+`lab up` adds it right after the launch (lab/volumes.py); an `up` that stopped in between
+leaves it so. Such a volume is known by where it is attached: at its instance's root device
+it is the root volume; at a device the config maps to a Swift volume (`devices`, from
+lab/volumes.py device_names: config order -> /dev/sdf, /dev/sdg, ...) it is that volume.
+Either way it is found with tagged=False, so the next `up` tags it and never makes another.
+"""
 
 from __future__ import annotations
 
@@ -38,6 +46,7 @@ class FoundVolume:
     instance_id: str | None
     device: str | None
     create_time: datetime | None = None
+    tagged: bool = True  # carries lab:volume; False: made by a launch, named by its device (see above)
 
 
 @dataclass(frozen=True)
@@ -83,8 +92,12 @@ class LabResources:
                 for kind, keys in keep.items()}
 
 
-def find_lab(ec2, lab: str) -> LabResources:
-    found = find_nodes(ec2, lab)
+Devices = dict[str, dict[str, str]]  # node -> device -> Swift volume name
+
+
+def find_lab(ec2, lab: str, devices: Devices | None = None) -> LabResources:
+    """Everything of the lab; devices (from the config) names its volumes not tagged yet."""
+    found = find_nodes(ec2, lab, devices)
     groups = with_retry(ec2.describe_security_groups, Filters=lab_filter(lab))["SecurityGroups"]
     found.security_groups = [FoundGroup(g["GroupId"], g["GroupName"], g.get("VpcId")) for g in groups]
     keys = with_retry(ec2.describe_key_pairs, Filters=lab_filter(lab))["KeyPairs"]
@@ -94,17 +107,19 @@ def find_lab(ec2, lab: str) -> LabResources:
     return found
 
 
-def find_nodes(ec2, lab: str) -> LabResources:
+def find_nodes(ec2, lab: str, devices: Devices | None = None) -> LabResources:
     """The lab's live instances and its volumes only: the look again after a launch (two calls)."""
     found = LabResources()
+    roots: dict[str, str] = {}  # instance id -> its root device
     for page in with_retry(lambda: list(ec2.get_paginator("describe_instances").paginate(Filters=lab_filter(lab)))):
         for reservation in page["Reservations"]:
             live = [i for i in reservation["Instances"] if i["State"]["Name"] not in GONE]
             found.instances += [_instance(i) for i in live]
             for raw in live:
                 found._saw(raw["InstanceId"], tags_of(raw))
+                roots[raw["InstanceId"]] = raw.get("RootDeviceName", "")
     for page in with_retry(lambda: list(ec2.get_paginator("describe_volumes").paginate(Filters=lab_filter(lab)))):
-        found.volumes += [_volume(v) for v in page["Volumes"]]
+        found.volumes += [_volume(v, roots, devices or {}) for v in page["Volumes"]]
         for raw in page["Volumes"]:
             found._saw(raw["VolumeId"], tags_of(raw))
     return found
@@ -119,10 +134,23 @@ def _instance(raw: dict) -> FoundInstance:
                          subnet_id=raw.get("SubnetId"), launch_time=raw.get("LaunchTime"))
 
 
-def _volume(raw: dict) -> FoundVolume:
+def _volume(raw: dict, roots: dict[str, str], devices: Devices) -> FoundVolume:
     tags = tags_of(raw)
     attached = [a for a in raw.get("Attachments", []) if a.get("State") in ("attaching", "attached")]
-    return FoundVolume(node=tags.get(tag.NODE, ""), name=tags.get(tag.VOLUME, raw["VolumeId"]),
-                       volume_id=raw["VolumeId"], state=raw["State"], size_gb=raw["Size"],
-                       az=raw["AvailabilityZone"], instance_id=attached[0]["InstanceId"] if attached else None,
-                       device=attached[0]["Device"] if attached else None, create_time=raw.get("CreateTime"))
+    instance_id = attached[0]["InstanceId"] if attached else None
+    device = attached[0]["Device"] if attached else None
+    node = tags.get(tag.NODE, "")
+    name = tags.get(tag.VOLUME) or _by_device(node, instance_id, device, roots, devices) or raw["VolumeId"]
+    return FoundVolume(node=node, name=name, volume_id=raw["VolumeId"], state=raw["State"], size_gb=raw["Size"],
+                       az=raw["AvailabilityZone"], instance_id=instance_id, device=device,
+                       create_time=raw.get("CreateTime"), tagged=tag.VOLUME in tags)
+
+
+def _by_device(node: str, instance_id: str | None, device: str | None, roots: dict[str, str],
+               devices: Devices) -> str | None:
+    """The name of a volume without lab:volume, from where it is attached to a live instance of the lab."""
+    if instance_id not in roots or not device:
+        return None
+    if device == roots[instance_id]:
+        return tag.ROOT_VOLUME
+    return devices.get(node, {}).get(device)

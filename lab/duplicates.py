@@ -8,6 +8,11 @@ run that looks decides the same, so two racing runs never keep different ones. A
 that holds the node's Swift volumes is kept before any other (LaunchTime counts seconds, so
 two launches of one second are told apart by id only). Volumes likewise, per (node,
 device): the one attached to the kept instance, else the older.
+
+Only a tagged volume (lab:volume) counts as holding something: a volume its instance's
+launch made and the lab has not tagged yet was never in an inventory, so nothing was put
+on it. An extra instance holding only such volumes is terminated like any fresh duplicate,
+and its volumes go with it (DeleteOnTermination), not deleted one by one.
 Deciding is pure (duplicates); remove_duplicates acts and says what it removed.
 """
 
@@ -48,15 +53,20 @@ def live_volumes(found: LabResources) -> list[FoundVolume]:
     return [v for v in found.volumes if v.name != tag.ROOT_VOLUME and v.state not in GONE_VOLUME]
 
 
+def holders(found: LabResources) -> set[str]:
+    """The instances holding a tagged Swift volume of the lab: what may hold data."""
+    return {v.instance_id for v in live_volumes(found) if v.instance_id and v.tagged}
+
+
 def duplicates(found: LabResources) -> Duplicates:
     """Per node the older instance is kept; per (node, device) the volume on it, else the older."""
     by_node: dict[str, list[FoundInstance]] = {}
     for instance in found.instances:
         by_node.setdefault(instance.node, []).append(instance)
-    holders = {v.instance_id for v in live_volumes(found) if v.instance_id}
+    holding = holders(found)
     extra_instances, kept_ids = [], set()
     for group in by_node.values():
-        kept, *extra = sorted(group, key=lambda i: (i.instance_id not in holders, _age(i.launch_time),
+        kept, *extra = sorted(group, key=lambda i: (i.instance_id not in holding, _age(i.launch_time),
                                                     i.instance_id))
         kept_ids.add(kept.instance_id)
         extra_instances += [(kept, e) for e in extra]
@@ -79,30 +89,35 @@ def remove_duplicates(ec2, found: LabResources, progress) -> LabResources:
     dups = duplicates(found)
     if not dups:
         return found
-    _refuse_what_may_hold_data(found, dups)
-    doomed_instances = [extra.instance_id for _, extra in dups.instances]
-    holders = {v.instance_id for v in live_volumes(found) if v.instance_id}
+    doomed_instances = {extra.instance_id for _, extra in dups.instances}
+    _refuse_what_may_hold_data(found, dups, doomed_instances)
+    holding = holders(found)
     for kept, extra in dups.instances:
-        why = "it holds the node's volumes" if kept.instance_id in holders else "the older"
+        why = "it holds the node's volumes" if kept.instance_id in holding else "the older"
         progress(f"node {kept.node} has two instances: keeping {kept.instance_id} ({why}), "
                  f"terminating {extra.instance_id}")
-    for instance_id in doomed_instances:
+    for instance_id in sorted(doomed_instances):
         with_retry(terminate, ec2, instance_id)
-    doomed_volumes = [extra.volume_id for _, extra in dups.volumes]
+    # A volume on a terminated duplicate goes with it; only the loose ones are deleted.
+    doomed_volumes = [extra.volume_id for _, extra in dups.volumes if extra.instance_id is None]
     for kept, extra in dups.volumes:
-        progress(f"volume {kept.node}/{kept.name} exists twice: keeping {kept.volume_id}, "
-                 f"deleting the newer {extra.volume_id}")
+        if extra.instance_id is None:
+            progress(f"volume {kept.node}/{kept.name} exists twice: keeping {kept.volume_id}, "
+                     f"deleting the newer {extra.volume_id}")
     for volume_id in doomed_volumes:
         with_retry(delete_volume, ec2, volume_id)  # a volume still creating answers IncorrectState: retried
     gone_volumes = set(doomed_volumes)
     return LabResources(instances=[i for i in found.instances if i.instance_id not in doomed_instances],
-                        volumes=[v for v in found.volumes if v.volume_id not in gone_volumes],
-                        security_groups=found.security_groups, key_pairs=found.key_pairs)
+                        volumes=[v for v in found.volumes if v.volume_id not in gone_volumes
+                                 and v.instance_id not in doomed_instances],
+                        security_groups=found.security_groups, key_pairs=found.key_pairs,
+                        expiry_tags=found.expiry_tags)
 
 
-def _refuse_what_may_hold_data(found: LabResources, dups: Duplicates) -> None:
+def _refuse_what_may_hold_data(found: LabResources, dups: Duplicates, doomed_instances: set[str]) -> None:
     def held(instance: FoundInstance) -> str:
-        return ", ".join(sorted(v.volume_id for v in live_volumes(found) if v.instance_id == instance.instance_id))
+        return ", ".join(sorted(v.volume_id for v in live_volumes(found)
+                                if v.instance_id == instance.instance_id and v.tagged))
 
     for kept, extra in dups.instances:
         if held(extra):
@@ -110,7 +125,7 @@ def _refuse_what_may_hold_data(found: LabResources, dups: Duplicates) -> None:
                                   f"{held(kept)}; {extra.instance_id}: {held(extra)}); terminate the one you do not "
                                   f"want (aws ec2 terminate-instances --instance-ids ID) and run `lab up` again")
     for kept, extra in dups.volumes:
-        if extra.instance_id is not None:
+        if extra.instance_id is not None and not (extra.instance_id in doomed_instances and not extra.tagged):
             raise CloudStateError(f"volume {kept.node}/{kept.name} exists twice ({kept.volume_id}, {extra.volume_id} "
                                   f"attached to {extra.instance_id}); detach and delete the one you do not want, "
                                   f"then run `lab up` again")

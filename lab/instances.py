@@ -1,7 +1,8 @@
 """The lab's instances: launching the missing ones in parallel, where there is capacity, once each.
 
-One RunInstances per node (each carries its own tags), all sent at once, so launching
-50 nodes costs about what launching 3 does. A node refused with InsufficientInstanceCapacity
+One RunInstances per node (each carries its own tags and its new Swift volumes as block
+device mappings, lab/volumes.py), all sent at once, so launching 50 nodes costs about what
+launching 3 does, and a node costs one call whatever its volume count. A node refused with InsufficientInstanceCapacity
 tries the next zone of its order (lab/placement.py) until one has room or none is left.
 
 Each request carries a ClientToken that is a digest of the request itself: the lab and the
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +28,7 @@ from lab.config import LabSpec
 from lab.ec2 import error_code, with_retry
 from lab.images import Image
 from lab.network import Subnet
+from lab.volumes import WantedVolume, launch_mappings
 from labcore import tags as tag
 from labcore.errors import CloudError
 from labcore.tags import lab_tags, tag_spec
@@ -47,11 +50,18 @@ class Launched:
     launch_time: datetime | None
 
 
-def run_request(spec: LabSpec, node: str, image: Image, subnet: Subnet, group_id: str) -> dict:
-    """The RunInstances request of one node in one subnet, its ClientToken included (pure)."""
+def run_request(spec: LabSpec, node: str, image: Image, subnet: Subnet, group_id: str,
+                volumes: Sequence[WantedVolume] = ()) -> dict:
+    """The RunInstances request of one node in one subnet, with the node's new Swift volumes,
+    its ClientToken included (pure).
+
+    The "volume" TagSpecifications tag every volume of the launch alike. Without Swift
+    volumes the root's lab:volume=root is among them; with them, none carries lab:volume and
+    `lab up` tags each after the launch (lab/volumes.py tag_names)."""
     node_spec = spec.nodes[node]
     tags = lab_tags(spec.name, node, node_spec.role, extra={**spec.resource_tags, tag.SSH_USER: spec.ssh_user})
-    root_tags = lab_tags(spec.name, node, node_spec.role, extra={**spec.resource_tags, tag.VOLUME: tag.ROOT_VOLUME})
+    volume_tags = lab_tags(spec.name, node, node_spec.role, extra={
+        **spec.resource_tags, **({} if volumes else {tag.VOLUME: tag.ROOT_VOLUME})})
     request = {
         "ImageId": image.image_id, "InstanceType": node_spec.type, "MinCount": 1, "MaxCount": 1,
         "KeyName": spec.name, "SubnetId": subnet.subnet_id, "SecurityGroupIds": [group_id],
@@ -59,8 +69,8 @@ def run_request(spec: LabSpec, node: str, image: Image, subnet: Subnet, group_id
         "InstanceInitiatedShutdownBehavior": "terminate",
         "BlockDeviceMappings": [{"DeviceName": image.root_device, "Ebs": {
             "VolumeSize": node_spec.root_volume_gb or spec.root_volume_gb, "VolumeType": spec.volume_type,
-            "DeleteOnTermination": True}}],
-        "TagSpecifications": [tag_spec("instance", tags), tag_spec("volume", root_tags)]}
+            "DeleteOnTermination": True}}, *launch_mappings(spec, list(volumes))],
+        "TagSpecifications": [tag_spec("instance", tags), tag_spec("volume", volume_tags)]}
     return {**request, "ClientToken": client_token(request)}
 
 
@@ -70,22 +80,23 @@ def client_token(request: dict) -> str:
 
 
 def launch(ec2, spec: LabSpec, orders: dict[str, list[Subnet]], image: Image, group_id: str,
-           progress) -> dict[str, Launched]:
-    """Start every node of orders at once, each in the first subnet of its order with capacity."""
+           progress, volumes: dict[str, list[WantedVolume]] | None = None) -> dict[str, Launched]:
+    """Start every node of orders at once, each in the first subnet of its order with capacity,
+    with volumes[node] made with it (its volumes go wherever capacity puts it)."""
     if not orders:
         return {}
-    nodes = list(orders)
+    nodes, volumes = list(orders), volumes or {}
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_CALLS, len(nodes))) as pool:
-        launched = list(pool.map(lambda node: _launch_one(ec2, spec, node, orders[node], image, group_id, progress),
-                                 nodes))
+        launched = list(pool.map(lambda node: _launch_one(ec2, spec, node, orders[node], image, group_id,
+                                                          volumes.get(node, []), progress), nodes))
     return {one.node: one for one in launched}
 
 
 def _launch_one(ec2, spec: LabSpec, node: str, order: list[Subnet], image: Image, group_id: str,
-                progress) -> Launched:
+                volumes: list[WantedVolume], progress) -> Launched:
     instance_type = spec.nodes[node].type
     for index, subnet in enumerate(order):
-        instance = _run(ec2, run_request(spec, node, image, subnet, group_id))
+        instance = _run(ec2, run_request(spec, node, image, subnet, group_id, volumes))
         if instance is not None:
             return Launched(node, instance["InstanceId"], subnet, instance.get("LaunchTime"))
         if index + 1 < len(order):

@@ -2,17 +2,19 @@
 
 Order: where new nodes may go (the zones that offer every instance type of the lab,
 lab/placement.py) and which image they boot, both before anything is created, so bad input
-is exit 2 with nothing made; key pair and security group; the missing instances and the
-missing volumes at the same time (a volume only needs its node's zone, known before the
-launch in the usual case); a look again by tag that keeps one instance per node and one
-volume per device (lab/duplicates.py); wait for the instances; the volumes of a node that
-capacity moved to another zone made again there; attach; DeleteOnTermination; inventory and
-ssh_config. Every step starts from what discovery found, so an `up` that stopped anywhere is
-finished by the next one, and a complete lab makes `up` a no-op.
+is exit 2 with nothing made; key pair and security group; the missing instances, each with
+its Swift volumes as block device mappings (they go wherever capacity puts the node), and at
+the same time the volumes added to nodes that run already (CreateVolume in the node's zone);
+a look again by tag that keeps one instance per node and one volume per device
+(lab/duplicates.py); wait for the instances; lab:volume on the launches' volumes, one
+CreateTags per name (lab/volumes.py); attach the created volumes; DeleteOnTermination;
+inventory and ssh_config. Every step starts from what discovery found, so an `up` that
+stopped anywhere is finished by the next one, and a complete lab makes `up` a no-op.
 """
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
@@ -20,18 +22,19 @@ from typing import Callable
 from lab import duplicates, instances, keypair, network, security_group, volumes
 from lab.config import LabSpec
 from lab.discovery import FoundInstance, FoundVolume, LabResources, find_lab, find_nodes
-from lab.duplicates import live_volumes
-from lab.ec2 import with_retry
+from lab.duplicates import GONE_VOLUME, live_volumes
 from lab.expiry import ExpiryPlan, plan_expiry, tag_value
 from lab.placement import Placement, plan_placement
 from lab.retag import set_expiry_tags
 from lab.sshconfig import write_ssh_config
 from lab.target import Target
+from labcore import tags as tag
 from labcore.errors import CloudError, CloudStateError
 from labcore.inventory import Inventory, NodeRecord, VolumeRecord, save_inventory
 from labcore.paths import LabPaths
 
 Progress = Callable[[str], None]
+LISTED_ROUNDS = 15  # looks again, volumes.POLL_SECONDS apart, for a launch's volumes EC2 does not list yet
 
 
 @dataclass
@@ -47,7 +50,7 @@ def up(spec: LabSpec, target: Target, paths: LabPaths, *, progress: Progress,
     """resolve_caller: the caller's address for `allow_from: [auto]` (default: the target's)."""
     ec2 = target.ec2_client(spec.region)
     report = UpReport()
-    found = find_lab(ec2, spec.name)
+    found = find_lab(ec2, spec.name, volumes.device_names(spec))
     report.existing = _existing_labels(found)
     report.expiry = plan_expiry(spec.expiry, spec.expires_after, found.expiry_tags)
     spec = spec.with_lab_tags(report.expiry.tags())  # every resource made from here on carries them
@@ -79,7 +82,8 @@ def up(spec: LabSpec, target: Target, paths: LabPaths, *, progress: Progress,
 
 def _ensure_instances_and_volumes(ec2, spec: LabSpec, placement: Placement, image, group_id: str,
                                   found: LabResources, report: UpReport, progress) -> dict[str, FoundInstance]:
-    """Launch the missing nodes and create the missing volumes at once; one of each kept; attach."""
+    """Launch the missing nodes with their volumes and create the volumes added to running nodes,
+    at once; one of each kept; the launches' volumes tagged; the created ones attached."""
     for stray in (i for i in found.instances if i.node not in spec.nodes):
         progress(f"instance {stray.instance_id} (node {stray.node}) is not in the config: left alone; "
                  f"`lab down` removes it")
@@ -87,12 +91,14 @@ def _ensure_instances_and_volumes(ec2, spec: LabSpec, placement: Placement, imag
     have = {(v.node, v.name): v for v in live_volumes(found)}
     wanted = volumes.wanted_volumes(spec)
     launched, made = _launch_and_create(ec2, spec, placement, image, group_id, nodes, have, wanted, progress)
+    # The volumes each launch made with its instance: listed by tag once EC2 shows them.
+    with_launch = {(v.node, v.name) for v in wanted if v.node in launched and (v.node, v.name) not in have}
+    latest = found
     if launched or made:
-        again = duplicates.remove_duplicates(ec2, duplicates.with_unseen(
-            find_nodes(ec2, spec.name), [_launched(spec, one) for one in launched.values()], list(made.values())),
-            progress)
-        nodes = {i.node: i for i in again.instances if i.node in spec.nodes}
-        have = {(v.node, v.name): v for v in live_volumes(again)}
+        latest = duplicates.remove_duplicates(ec2, duplicates.with_unseen(
+            find_nodes(ec2, spec.name, volumes.device_names(spec)),
+            [_launched(spec, one) for one in launched.values()], list(made.values())), progress)
+        nodes, have = _kept(spec, latest)
     # A node this run launched is reported with the instance kept for it (maybe a twin launch's).
     report.created += [f"instance {n} ({nodes[n].instance_id})" for n in launched]
     if all(i.state == "running" for i in nodes.values()):
@@ -100,33 +106,84 @@ def _ensure_instances_and_volumes(ec2, spec: LabSpec, placement: Placement, imag
     else:
         progress(f"waiting for {len(nodes)} instances to run")
         instances.wait_running(ec2, [i.instance_id for i in nodes.values()], progress)
-    fresh = {v.volume_id for v in made.values()}
-    fresh |= _remake_in_their_nodes_zone(ec2, spec, wanted, nodes, have, fresh, progress)
+    latest, nodes, have = _until_listed(ec2, spec, with_launch, latest, nodes, have, progress)
+    fresh = {v.volume_id for v in made.values()} | {have[k].volume_id for k in with_launch if k in have}
     report.created += [f"volume {v.node}/{v.name} ({v.volume_id})" for v in have.values() if v.volume_id in fresh]
+    _tag_launch_volumes(ec2, spec, latest, nodes, progress)
+    _in_their_nodes_zone(wanted, nodes, have)
     _attach_loose(ec2, wanted, have, nodes, progress)
     return nodes
+
+
+def _kept(spec: LabSpec, found: LabResources) -> tuple[dict[str, FoundInstance], dict[tuple[str, str], FoundVolume]]:
+    """The configured nodes' instances and the Swift volumes, by (node, name), of what a look found."""
+    return ({i.node: i for i in found.instances if i.node in spec.nodes},
+            {(v.node, v.name): v for v in live_volumes(found)})
+
+
+def _until_listed(ec2, spec: LabSpec, expected: set[tuple[str, str]], latest: LabResources,
+                  nodes: dict[str, FoundInstance], have: dict[tuple[str, str], FoundVolume], progress):
+    """Look again (bounded) until every volume a launch made shows on its node's instance: EC2 may
+    list them only once the instance runs. Usually they show at the first look: no call at all."""
+    def missing(nodes, have) -> list[str]:
+        return sorted(f"{n}/{name}" for n, name in expected
+                      if n not in nodes or have.get((n, name)) is None
+                      or have[(n, name)].instance_id != nodes[n].instance_id)
+
+    for _ in range(LISTED_ROUNDS):
+        if not missing(nodes, have):
+            break
+        time.sleep(volumes.POLL_SECONDS)
+        latest = duplicates.remove_duplicates(ec2, find_nodes(ec2, spec.name, volumes.device_names(spec)),
+                                              progress)
+        nodes, have = _kept(spec, latest)
+    if missing(nodes, have):
+        raise CloudError(f"EC2 does not list the volumes launched with their instances yet "
+                         f"({', '.join(missing(nodes, have))}); run `lab up` again (it tags them once listed)")
+    return latest, nodes, have
+
+
+def _tag_launch_volumes(ec2, spec: LabSpec, found: LabResources, nodes: dict[str, FoundInstance],
+                        progress) -> None:
+    """lab:volume on each volume a launch made (this run's, or an earlier run's that stopped before
+    tagging): one CreateTags per name across all nodes. Only volumes on the kept instances, named
+    by their device (lab/discovery.py); a volume at a device the config does not map is left."""
+    names = {(v.node, v.name) for v in volumes.wanted_volumes(spec)}
+    untagged = [(v.volume_id, v.name) for v in found.volumes
+                if not v.tagged and v.state not in GONE_VOLUME and v.node in nodes
+                and v.instance_id == nodes[v.node].instance_id
+                and (v.name == tag.ROOT_VOLUME or (v.node, v.name) in names)]
+    if not untagged:
+        return
+    batches = volumes.tag_names(ec2, untagged)
+    progress(f"{len(untagged)} volumes made with their instances tagged with their names in {len(batches)} calls ("
+             + ", ".join(f"{name}: {len(ids)}" for name, ids in batches.items()) + ")")
 
 
 def _launch_and_create(ec2, spec: LabSpec, placement: Placement, image, group_id: str,
                        nodes: dict[str, FoundInstance], have: dict[tuple[str, str], FoundVolume], wanted,
                        progress) -> tuple[dict[str, instances.Launched], dict[tuple[str, str], FoundVolume]]:
-    """The missing instances and the missing volumes, side by side; a volume goes to its node's
-    zone, or for a node not launched yet to the first zone of its order (where it usually lands)."""
+    """The missing instances, each with its missing volumes, and beside them the volumes missing
+    on nodes that run already, created in their node's zone; the launched, the created."""
     missing_volumes = [v for v in wanted if (v.node, v.name) not in have]
-    # A new node starts where its volumes already are, if they are; else in the first zone.
+    # A new node starts where its volumes already are, if they are (left by an earlier run); else in the first zone.
     orders = {n: placement.order_for(next((v.az for (node, _), v in have.items() if node == n), None))
               for n in spec.nodes if n not in nodes}
-    zone_of = {v: nodes[v.node].az if v.node in nodes else orders[v.node][0].az for v in missing_volumes}
+    with_node = {n: [v for v in missing_volumes if v.node == n] for n in orders}
+    to_create = [v for v in missing_volumes if v.node in nodes]
+    zone_of = {v: nodes[v.node].az for v in to_create}
     if orders:
+        count = sum(len(vs) for vs in with_node.values())
         progress(f"launching {len(orders)} instances in parallel from {image.image_id}"
-                 f"{f' ({image.name})' if image.name else ''}: {', '.join(orders)}")
-    if missing_volumes:
-        progress(f"creating {len(missing_volumes)} volumes, each in its node's availability zone")
+                 f"{f' ({image.name})' if image.name else ''}: {', '.join(orders)}"
+                 + (f"; with their {count} Swift volumes" if count else ""))
+    if to_create:
+        progress(f"creating {len(to_create)} volumes for nodes that run already, each in its node's availability zone")
     with ThreadPoolExecutor(max_workers=2) as pool:
-        launching = pool.submit(instances.launch, ec2, spec, orders, image, group_id, progress)
-        made = volumes.create(ec2, spec, missing_volumes, zone_of)
+        launching = pool.submit(instances.launch, ec2, spec, orders, image, group_id, progress, with_node)
+        made = volumes.create(ec2, spec, to_create, zone_of)
         launched = launching.result()
-    return launched, {(v.node, v.name): _made(v, made[(v.node, v.name)], zone_of[v]) for v in missing_volumes}
+    return launched, {(v.node, v.name): _made(v, made[(v.node, v.name)], zone_of[v]) for v in to_create}
 
 
 def _launched(spec: LabSpec, one: instances.Launched) -> FoundInstance:
@@ -144,33 +201,16 @@ def _made(v: volumes.WantedVolume, volume_id: str, az: str) -> FoundVolume:
                        az=az, instance_id=None, device=None)
 
 
-def _remake_in_their_nodes_zone(ec2, spec: LabSpec, wanted, nodes: dict[str, FoundInstance],
-                                have: dict[tuple[str, str], FoundVolume], fresh: set[str], progress) -> set[str]:
-    """Volumes made in the planned zone for a node that capacity moved: deleted and made again
-    in the node's zone (they are this run's own, never attached: nothing can be on them).
-    Updates have; the ids of the new volumes."""
-    moved = []
+def _in_their_nodes_zone(wanted, nodes: dict[str, FoundInstance], have: dict[tuple[str, str], FoundVolume]) -> None:
+    """A volume attaches only in its zone. Those made here always are (with their instance, or in
+    its zone); one an earlier run left for a node that capacity has since put elsewhere is not."""
     for w in wanted:
         volume, node = have.get((w.node, w.name)), nodes[w.node]
-        if volume is None or volume.az == node.az:
-            continue
-        if volume.volume_id not in fresh or volume.instance_id is not None:
+        if volume is not None and volume.az != node.az:
             raise CloudStateError(f"volume {w.node}/{w.name} ({volume.volume_id}) is in {volume.az}, but {w.node} "
                                   f"runs in {node.az} and a volume attaches only in its zone; if it holds nothing, "
                                   f"delete it (aws ec2 delete-volume --volume-id {volume.volume_id}) and run "
                                   f"`lab up` again, else `lab down`")
-        moved.append(w)
-    if not moved:
-        return set()
-    progress(f"{len(moved)} volumes were made before their nodes moved zone for capacity: making them again "
-             f"in their nodes' zones ({', '.join(sorted({nodes[w.node].az for w in moved}))})")
-    for w in moved:
-        with_retry(duplicates.delete_volume, ec2, have[(w.node, w.name)].volume_id)
-    zones = {w: nodes[w.node].az for w in moved}
-    remade = volumes.create(ec2, spec, moved, zones)
-    for w in moved:
-        have[(w.node, w.name)] = _made(w, remade[(w.node, w.name)], zones[w])
-    return set(remade.values())
 
 
 def _attach_loose(ec2, wanted, have: dict[tuple[str, str], FoundVolume], nodes: dict[str, FoundInstance],
@@ -194,7 +234,7 @@ def _attach_loose(ec2, wanted, have: dict[tuple[str, str], FoundVolume], nodes: 
 
 def _inventory(ec2, spec: LabSpec, target: Target, paths: LabPaths, placement: Placement,
                expiry: ExpiryPlan) -> Inventory:
-    found = find_lab(ec2, spec.name)
+    found = find_lab(ec2, spec.name, volumes.device_names(spec))  # a volume just tagged may not show it yet
     nodes = []
     for name, node_spec in spec.nodes.items():
         inst = found.instance(name)

@@ -1,10 +1,18 @@
-"""The Swift volumes: created in their node's zone, attached in config order, gone with the node.
+"""The Swift volumes: made with their node, attached in config order, gone with the node.
 
-Each attached volume tagged as the lab's is set to DeleteOnTermination (one
-ModifyInstanceAttribute per node): terminating the instance deletes it even if `lab down`
-is interrupted, and `lab down` deletes any tagged volume that is left. A volume without
-the lab's tag (a person attached it by hand) is never marked, and `lab down` detaches it
-before terminating (foreign_attached, detach_foreign): it outlives the lab untouched.
+A new node's volumes are part of its RunInstances (launch_mappings: /dev/sdf, /dev/sdg, ...
+in config order, DeleteOnTermination), so adding a node costs one call whatever its volume
+count. RunInstances gives every volume of the instance the same tags, so the per-volume
+tag lab:volume (the Swift device name, or root) is added after the launch, one CreateTags
+per distinct name across all new nodes (tag_names). Until then discovery knows such a
+volume by the device it is attached at (lab/discovery.py).
+
+A volume added to a node that already runs is created in the node's zone (create),
+attached (attach) and set to DeleteOnTermination (one ModifyInstanceAttribute per node).
+Either way terminating the instance deletes it even if `lab down` is interrupted, and `lab
+down` deletes any tagged volume that is left. A volume without the lab's tag (a person
+attached it by hand) is never marked, and `lab down` detaches it before terminating
+(foreign_attached, detach_foreign): it outlives the lab untouched.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ AVAILABLE_TIMEOUT_SECONDS = 300.0
 DETACH_TIMEOUT_SECONDS = 300.0
 MAX_PARALLEL_CALLS = 32
 DEVICE_LETTERS = "fghijklmnop"
+TAG_BATCH = 1000  # CreateTags takes at most 1000 resource ids per call
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,40 @@ def wanted_volumes(spec: LabSpec) -> list[WantedVolume]:
     return [WantedVolume(node, name, int(size), f"/dev/sd{DEVICE_LETTERS[index]}")
             for node, node_spec in spec.nodes.items()
             for index, (name, size) in enumerate(node_spec.volumes.items())]
+
+
+def device_names(spec: LabSpec) -> dict[str, dict[str, str]]:
+    """node -> device it is attached at -> Swift device name: what an untagged volume is (pure)."""
+    names: dict[str, dict[str, str]] = {}
+    for v in wanted_volumes(spec):
+        names.setdefault(v.node, {})[v.device] = v.name
+    return names
+
+
+def launch_mappings(spec: LabSpec, volumes: list[WantedVolume]) -> list[dict]:
+    """RunInstances BlockDeviceMappings for a new node's Swift volumes (pure)."""
+    return [{"DeviceName": v.device, "Ebs": {"VolumeSize": v.size_gb, "VolumeType": spec.volume_type,
+                                             "DeleteOnTermination": True}} for v in volumes]
+
+
+def name_batches(untagged: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """(volume id, lab:volume value) each -> value -> the volume ids that get it, sorted (pure)."""
+    batches: dict[str, list[str]] = {}
+    for volume_id, name in untagged:
+        batches.setdefault(name, []).append(volume_id)
+    return {name: sorted(ids) for name, ids in sorted(batches.items())}
+
+
+def tag_names(ec2, untagged: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Tag each volume made by a launch with its lab:volume: one CreateTags per distinct name
+    (all sdb at once, all root at once), not one per volume. CreateTags only sets, so a retry
+    or a second run doing the same is harmless. The batches sent."""
+    batches = name_batches(untagged)
+    calls = [(name, ids[start:start + TAG_BATCH]) for name, ids in batches.items()
+             for start in range(0, len(ids), TAG_BATCH)]
+    _parallel(lambda call: with_retry(ec2.create_tags, Resources=call[1], Tags=[{"Key": tag.VOLUME, "Value": call[0]}],
+                                      retry_not_found=True), calls)
+    return batches
 
 
 def _parallel(fn, items):

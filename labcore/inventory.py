@@ -23,6 +23,9 @@ class VolumeRecord(BaseModel):
     volume_id: str
     size_gb: int
     device: str  # the device name requested at attach time, e.g. /dev/sdf
+    # Attached to its node but no longer in the config: `lab install` drains it out of the
+    # rings, unmounts it and tags it lab:drained; the next `lab up` deletes it.
+    leaving: bool = False
 
 
 class NodeRecord(BaseModel):
@@ -38,6 +41,9 @@ class NodeRecord(BaseModel):
     ssh_host: str  # the address SSH uses: public IP on AWS, private IP on the twin
     ssh_user: str
     volumes: list[VolumeRecord] = Field(default_factory=list)
+    # Running but no longer in the config: it still serves its Swift devices until `lab install`
+    # drains them (then stops its services and tags it lab:drained); the next `lab up` terminates it.
+    leaving: bool = False
 
 
 class Inventory(BaseModel):

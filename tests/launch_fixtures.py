@@ -109,6 +109,16 @@ def spec_with(extra: str = "", text: str = CONFIG):
     return parse_config(text.replace("allow_from: [auto]", f"allow_from: [{CALLER}]") + extra, "configs/lab.yaml")
 
 
+def with_fewer_volumes(text: str = CONFIG, nodes: tuple[str, ...] = ("object1", "object2")) -> str:
+    """The config with only sdb on these nodes: run `up` with it, then with the config, and sdc is a
+    volume added to a node that runs already (CreateVolume, AttachVolume, DeleteOnTermination)."""
+    for node in nodes:
+        old = f"{node}: {{role: object, type: t3.medium, volumes: {{sdb: 10, sdc: 10}}}}"
+        assert old in text, node
+        text = text.replace(old, f"{node}: {{role: object, type: t3.medium, volumes: {{sdb: 10}}}}")
+    return text
+
+
 def run_up(spec, lines=None):
     paths = LabPaths.for_lab(spec.name).ensure()
     return provision.up(spec, AwsTarget(), paths, resolve_caller=lambda cidr: CALLER,

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import tarfile
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 

@@ -23,6 +23,7 @@ from launch_fixtures import (  # noqa: F401 - ec2 and moto_images are fixtures
     spec_with,
     swift_volumes,
     tags,
+    with_fewer_volumes,
 )
 
 from lab import cli, instances, teardown
@@ -111,6 +112,7 @@ def test_a_launch_that_went_through_but_answered_an_error_leaves_one_instance_pe
 
 
 def test_a_volume_create_that_went_through_but_answered_an_error_leaves_one_volume(ec2, monkeypatch):
+    run_up(spec_with(text=with_fewer_volumes(nodes=("object2",))))  # sdc is then added to a running node
     lost = {}
 
     def decide(params):

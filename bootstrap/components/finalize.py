@@ -4,6 +4,8 @@ The services read files that earlier phases own (proxy-server.conf, the storage 
 configs, the rings). After a restart this step records their checksums; the check
 compares them again, so any later change to one of those files restarts the services on
 the next `lab install`, and an unchanged, running lab is skipped without a restart.
+A leaving node (taken out of the config) is not started here: it serves as it is until the
+ring changes drain it and then stop its services.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from bootstrap.components.swift_proxy import (
     SWIFT_DIR,
     render_ini,
 )
-from bootstrap.components.swift_rings import RINGS, ring_path
+from bootstrap.components.swift_rings import RINGS, ring_path, serving_nodes
 from bootstrap.components.swift_storage import SERVER_PORTS, server_conf_path
 from bootstrap.context import DEMO_OPENRC, STAMP_DIR, PlanContext
 from bootstrap.plan import Step
@@ -77,12 +79,12 @@ def proxy_step(ctx: PlanContext) -> Step:
 
 def storage_step(ctx: PlanContext) -> Step:
     inputs = (*(server_conf_path(s) for s in SERVER_PORTS), SWIFT_CONF, *(ring_path(r) for r in RINGS))
-    return Step("swift-storage-start", "finalize", tuple(n.name for n in ctx.storage_nodes),
+    return Step("swift-storage-start", "finalize", tuple(n.name for n in serving_nodes(ctx)),
                 (swift_conf_file(ctx), _owned(), _storage_services(ctx, inputs)), guide=guide.SWIFT_FINALIZE)
 
 
 def storage_servers(ctx: PlanContext) -> list[str]:
-    return [f"{n.private_ip}:{port}" for n in ctx.storage_nodes for port in sorted(SERVER_PORTS.values())]
+    return [f"{n.private_ip}:{port}" for n in serving_nodes(ctx) for port in sorted(SERVER_PORTS.values())]
 
 
 def cloud_ready_step(ctx: PlanContext) -> Step:
@@ -93,11 +95,11 @@ def cloud_ready_step(ctx: PlanContext) -> Step:
     wait = Wait("the cloud serves the demo user: proxy, storage servers, token, container, object",
                 probe, judge="cloud-ready", seconds=CLOUD_READY_SECONDS, read_only=False, always=True)
     return Step("cloud-ready", "finalize", (ctx.controller.name,), (wait,), guide=guide.SWIFT_VERIFY,
-                after=tuple(n.name for n in ctx.storage_nodes))
+                after=tuple(n.name for n in serving_nodes(ctx)))
 
 
 def steps(ctx: PlanContext) -> list[Step]:
     result = [proxy_step(ctx)]
-    if ctx.storage_nodes:
+    if serving_nodes(ctx):
         result += [storage_step(ctx), cloud_ready_step(ctx)]
     return result

@@ -3,6 +3,11 @@
 The devices themselves were formatted and mounted under /srv/node by `lab up`. The servers
 are started in finalize, when the rings and swift.conf are there; finalize restarts them
 whenever one of these configs changes later.
+
+A node or volume taken out of the config is left as it is here until the ring changes
+have drained it (bootstrap/ring_changes.py); then retire_node_step stops and disables the
+node's Swift services and rsync, and retire_volume_step unmounts the volume and drops its
+fstab line, so that `lab up` can remove them.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from bootstrap.components.swift_proxy import SWIFT_DIR, render_ini
 from bootstrap.context import PlanContext
 from bootstrap.plan import Step
 from bootstrap.profiles import Profile
-from labcore.inventory import NodeRecord
+from bootstrap.render import join
+from labcore.inventory import NodeRecord, VolumeRecord
 
 DEVICES_DIR = "/srv/node"
 RECON_CACHE = "/var/cache/swift"
@@ -94,6 +100,46 @@ def servers_step(ctx: PlanContext, node: NodeRecord) -> Step:
 
 
 def steps(ctx: PlanContext) -> list[Step]:
-    """One step per node where the content differs by node (its management IP)."""
-    nodes = ctx.storage_nodes
+    """One step per node where the content differs by node (its management IP); leaving nodes keep theirs."""
+    nodes = [n for n in ctx.storage_nodes if not n.leaving]
     return [rsync_step(ctx, n) for n in nodes] + [servers_step(ctx, n) for n in nodes]
+
+
+# ------------------------------------------------------------------ after a drain
+# A Swift daemon as ps shows it: the interpreter, then the program (never the shell that asks).
+SWIFT_RUNNING = "pgrep -f '^[^ ]*python[0-9.]* [^ ]*/swift-(account|container|object)' >/dev/null"
+
+
+def retire_node_step(ctx: PlanContext, node: NodeRecord) -> Step:
+    """A drained node: its Swift services and rsync stopped and disabled (a reboot does not bring them back)."""
+    units = ctx.profile.swift_storage_services
+    if units:
+        every = (*units, "rsync")
+        run: tuple[str, ...] = (f"systemctl disable --now {join(every)}",)
+        done = f"! systemctl is-active -q {join(every)} && ! systemctl is-enabled -q {join(every)}"
+    else:  # the guide's swift-init; Ubuntu's packages also enable systemd units for the daemons
+        run = ("swift-init all stop || true",
+               "for u in $(systemctl list-unit-files --no-legend 'swift-*' | awk '{print $1}'); do "
+               "systemctl disable --now \"$u\"; done",
+               "systemctl disable --now rsync", f"! {SWIFT_RUNNING}")
+        done = f"! {SWIFT_RUNNING} && ! systemctl is-active -q rsync && ! systemctl is-enabled -q rsync"
+    action = Command(run, done, after_change=False,
+                     what="stop and disable the Swift services and rsync: every device of the node is drained")
+    return Step("swift-retire-node", "finalize", (node.name,), (action,), guide=guide.SWIFT_STORAGE)
+
+
+def _fstab_has(point: str) -> str:
+    return f"awk -v p={point} '$1 !~ /^#/ && $2 == p {{f=1}} END {{exit !f}}' /etc/fstab"
+
+
+def retire_volume_step(node: NodeRecord, volume: VolumeRecord) -> Step:
+    """A drained volume: unmounted (a moment of retries while an auditor still reads it) and out of fstab."""
+    point = f"{DEVICES_DIR}/{volume.name}"
+    run = (f"i=0; while mountpoint -q {point}; do umount {point} && break; i=$((i+1)); "
+           f"[ $i -ge 10 ] && {{ echo '{point} is busy (fuser -vm {point} shows who)' >&2; exit 1; }}; sleep 1; done",
+           f"if {_fstab_has(point)}; then awk -v p={point} '$1 ~ /^#/ || $2 != p' /etc/fstab > /etc/fstab.lab-new "
+           f"&& mv -f /etc/fstab.lab-new /etc/fstab; fi",
+           "if command -v systemctl >/dev/null; then systemctl daemon-reload; fi")
+    action = Command(run, f"! mountpoint -q {point} && ! {_fstab_has(point)}", after_change=False,
+                     what=f"unmount {point} and remove its fstab line: the volume is drained")
+    return Step(f"swift-retire-{volume.name}", "finalize", (node.name,), (action,), guide=guide.SWIFT_STORAGE)
