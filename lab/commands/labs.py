@@ -13,7 +13,10 @@ from lab.commands.common import console, context, say
 def list_labs(args) -> int:
     ctx = context(args)
     if not ctx.target.connect():
-        say(f"the {ctx.target.name} target is not running: no lab exists there")
+        if args.json:
+            print("[]")  # JSON still: a script reading it needs no special case
+        else:
+            say(f"the {ctx.target.name} target is not running: no lab exists there")
         return 0
     from lab.labs import find_labs
 
