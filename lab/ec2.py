@@ -62,8 +62,9 @@ RETRY_MAX_WAIT_SECONDS = 20.0
 WAIT: wait_base | None = None
 
 # Every `ec2:` action the lab calls (tests/test_safety_iam.py reads lab/ and fails when one
-# is missing), for the README's IAM policy. ec2:CreateTags is never called by name: EC2
-# requires it to tag resources at creation (TagSpecifications), which every create here does.
+# is missing), for the README's IAM policy. ec2:CreateTags: every create tags at creation
+# (TagSpecifications, which EC2 authorizes as CreateTags); `up` also tags launched volumes
+# with lab:volume, and `up`/`extend` move the expiry tags.
 IAM_ACTIONS = (
     "ec2:AttachVolume", "ec2:AuthorizeSecurityGroupIngress", "ec2:CreateSecurityGroup", "ec2:CreateTags",
     "ec2:CreateVolume", "ec2:DeleteKeyPair", "ec2:DeleteSecurityGroup", "ec2:DeleteTags", "ec2:DeleteVolume",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,6 +21,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.ec2.models import amis as moto_amis
+from moto.ec2.models import subnets as moto_subnets
 from tenacity import wait_none
 
 from lab import ec2 as lab_ec2
@@ -92,9 +94,24 @@ def moto_images(monkeypatch, tmp_path) -> Path:
     return use_images(monkeypatch, tmp_path / "amis.json")
 
 
+def _one_at_a_time(method):
+    """moto hands out a subnet's private IPs from a generator, which two threads must not step at
+    once ("generator already executing"); the lab launches nodes in parallel, as EC2 allows."""
+    lock = threading.Lock()
+
+    @functools.wraps(method)
+    def locked(*args, **kwargs):
+        with lock:
+            return method(*args, **kwargs)
+
+    return locked
+
+
 @pytest.fixture
 def ec2(monkeypatch, moto_images):
     """In-process moto with the images above; no sleeping in retries and waits."""
+    monkeypatch.setattr(moto_subnets.Subnet, "get_available_subnet_ip",
+                        _one_at_a_time(moto_subnets.Subnet.get_available_subnet_ip))
     # Every `up` builds its own client; sharing one botocore session spares re-reading the EC2 model each time.
     monkeypatch.setattr(boto3.session, "Session", functools.partial(boto3.session.Session, botocore_session=_BOTOCORE))
     monkeypatch.setattr(lab_ec2, "WAIT", wait_none())
