@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from lab import duplicates, instances, keypair, network, security_group, volumes
+from lab import duplicates, instances, keypair, network, security_group, shrink, volumes
 from lab.config import LabSpec
 from lab.discovery import FoundInstance, FoundVolume, LabResources, find_lab, find_nodes
 from lab.duplicates import GONE_VOLUME, live_volumes
@@ -51,6 +51,7 @@ def up(spec: LabSpec, target: Target, paths: LabPaths, *, progress: Progress,
     ec2 = target.ec2_client(spec.region)
     report = UpReport()
     found = find_lab(ec2, spec.name, volumes.device_names(spec))
+    found = shrink.reconcile(ec2, spec, found, progress)  # out of the config: drained ones removed, others said
     report.existing = _existing_labels(found)
     report.expiry = plan_expiry(spec.expiry, spec.expires_after, found.expiry_tags)
     spec = spec.with_lab_tags(report.expiry.tags())  # every resource made from here on carries them
@@ -84,9 +85,6 @@ def _ensure_instances_and_volumes(ec2, spec: LabSpec, placement: Placement, imag
                                   found: LabResources, report: UpReport, progress) -> dict[str, FoundInstance]:
     """Launch the missing nodes with their volumes and create the volumes added to running nodes,
     at once; one of each kept; the launches' volumes tagged; the created ones attached."""
-    for stray in (i for i in found.instances if i.node not in spec.nodes):
-        progress(f"instance {stray.instance_id} (node {stray.node}) is not in the config: left alone; "
-                 f"`lab down` removes it")
     nodes = {i.node: i for i in found.instances if i.node in spec.nodes}
     have = {(v.node, v.name): v for v in live_volumes(found)}
     wanted = volumes.wanted_volumes(spec)
@@ -235,6 +233,8 @@ def _attach_loose(ec2, wanted, have: dict[tuple[str, str], FoundVolume], nodes: 
 def _inventory(ec2, spec: LabSpec, target: Target, paths: LabPaths, placement: Placement,
                expiry: ExpiryPlan) -> Inventory:
     found = find_lab(ec2, spec.name, volumes.device_names(spec))  # a volume just tagged may not show it yet
+    # What the config no longer has but still holds Swift data: `lab install` drains it (lab/shrink.py).
+    leaving_nodes, leaving_volumes = shrink.leaving_records(spec, found, target.ssh_via_private_ip)
     nodes = []
     for name, node_spec in spec.nodes.items():
         inst = found.instance(name)
@@ -246,13 +246,13 @@ def _inventory(ec2, spec: LabSpec, target: Target, paths: LabPaths, placement: P
             az=inst.az, private_ip=inst.private_ip, public_ip=inst.public_ip, ssh_host=ssh_host,
             ssh_user=inst.ssh_user or spec.ssh_user,
             volumes=[VolumeRecord(name=v, volume_id=vols[v].volume_id, size_gb=vols[v].size_gb,
-                                  device=devices[v]) for v in node_spec.volumes]))
+                                  device=devices[v]) for v in node_spec.volumes] + leaving_volumes.get(name, [])))
     # The management network (chrony's `allow`) covers every node, also when they span zones.
     cidrs = [placement.cidr_of(found.instance(n).subnet_id) for n in spec.nodes]
     return Inventory(lab=spec.name, target=target.name, region=spec.region,
                      os=target.host_os or spec.openstack.os, release=spec.openstack.release,
                      subnet_cidr=network.management_network(cidrs), key_file=str(paths.key_file.resolve()),
-                     known_hosts=str(paths.known_hosts.resolve()), nodes=nodes,
+                     known_hosts=str(paths.known_hosts.resolve()), nodes=nodes + leaving_nodes,
                      expires_at=tag_value(expiry.expires_at) if expiry.expires_at else None)
 
 

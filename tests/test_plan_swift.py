@@ -196,7 +196,8 @@ def ring_commands(plan: Plan, tmp_path) -> list[str]:
         (tmp_path / tool).chmod(0o755)
     env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
     (command,) = fresh_commands(step_named(plan, "swift-rings", "controller"))  # one command: side by side
-    assert sh(command, env).returncode == 0
+    # The build's guard looks for ring files: here, under tmp_path (never this machine's /etc/swift).
+    assert sh(command.replace("[ -e /etc/swift/", f"[ -e {tmp_path}/etc/swift/"), env).returncode == 0
     return (tmp_path / "calls").read_text().splitlines()
 
 
@@ -232,7 +233,7 @@ def test_each_ring_is_created_then_filled_then_rebalanced(planned, tmp_path):
     commands = ring_commands(planned[1], tmp_path)
     for ring in PORTS:
         mine = [c for c in commands if f"/etc/swift/{ring}." in c]
-        assert mine[0] == f"rm -f /etc/swift/{ring}.builder /etc/swift/{ring}.ring.gz"
+        assert mine[0] == f"rm -f /etc/swift/{ring}.builder"  # after the guard: no ring file to build over
         assert " create " in mine[1]
         assert all(" add " in c for c in mine[2:-1]) and len(mine[2:-1]) == 4
         assert mine[-1] == f"swift-ring-builder /etc/swift/{ring}.builder rebalance"
@@ -247,7 +248,8 @@ def test_ring_build_fails_when_any_ring_fails_and_accepts_rebalance_warnings(tmp
     (tmp_path / "swift-ring-builder").chmod(0o755)
     env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
     (command,) = fresh_commands(step_named(plan_for()[1], "swift-rings", "controller"))
-    command = command.replace("rm -f /etc/swift", f"rm -f {tmp_path}/etc/swift")
+    command = command.replace("rm -f /etc/swift", f"rm -f {tmp_path}/etc/swift").replace(
+        "[ -e /etc/swift/", f"[ -e {tmp_path}/etc/swift/")
     assert (sh(command, env).returncode == 0) is step_ok
 
 

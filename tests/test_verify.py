@@ -6,6 +6,8 @@ import io
 import os
 import re
 import subprocess
+import sys
+from pathlib import Path
 
 from fakes import FakeFleet
 from plan_fixtures import IPS, inventory
@@ -19,6 +21,15 @@ from labcore.secrets import MASK, Secrets
 SECRET = "0123456789abcdef0123456789abcdef"
 SECRETS = Secrets({"admin_pass": SECRET})
 INVENTORY = inventory("debian-12")
+RING_FILES = Path(__file__).resolve().parent / "data" / "rings" / "py3-swift-2.38.3"  # made by real swift
+RING_PARTS = Path(__file__).resolve().parent.parent / "bootstrap" / "host" / "ring_parts.py"
+
+
+def healthy_rings() -> str:
+    """ring_parts.py's lines for rings of real swift, their devices moved to this lab's object nodes."""
+    lines = subprocess.run([sys.executable, str(RING_PARTS), str(RING_FILES), "--lines"], capture_output=True,
+                           text=True, check=True).stdout
+    return lines.replace("172.31.0.5/", f"{IPS['object1']}/").replace("172.31.0.6/", f"{IPS['object2']}/")
 
 
 def healthy_lab() -> FakeFleet:
@@ -37,6 +48,7 @@ def healthy_lab() -> FakeFleet:
     controller.answer(r"openstack token issue", RunResult(0, "2024-05-01T12:00:00+0000\n"))
     controller.answer(r"swift stat", RunResult(0, "Account: AUTH_1234\nContainers: 0\nObjects: 0\n"))
     controller.answer(r"openstack object save", RunResult(0, "round trip ok: 1 MiB object, sha256 ab12\n"))
+    controller.answer(r"ring_parts\.py /etc/swift --lines$", RunResult(0, healthy_rings()))
     return fleet
 
 

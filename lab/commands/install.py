@@ -75,6 +75,8 @@ def install(args) -> int:
     report = run_plan(built, inventory, fabric_factory(inventory), secrets, log_dir=ctx.paths.logs, progress=say,
                       reboot=reboot)
     render_run(report, console)
+    if report.ok:
+        _change_rings(ctx, inventory, secrets, report)
     from bootstrap.report_html import write_install_report
 
     page = write_install_report(ctx.paths, inventory, report, secrets, warn, plan=built)
@@ -86,6 +88,32 @@ def install(args) -> int:
     say(f"openrc files: {ctx.paths.openrc('admin')}, {ctx.paths.openrc('demo')} (mode 0600). Next: make lab-verify")
     _say_report(page)
     return 0
+
+
+def _change_rings(ctx, inventory, secrets, report) -> None:
+    """After the plan, the rings brought to the config's devices: new ones added, what leaves drained
+    (bootstrap/ring_changes.py); what was drained is marked lab:drained, so the next `lab up`
+    removes it. (`--check` names these changes through the plan's ring step.)"""
+    from bootstrap.ring_changes import change_rings, needed
+    from lab.ssh import fabric_factory
+
+    if not needed(report, inventory):
+        return
+    result = change_rings(inventory, secrets, fabric_factory(inventory), log_dir=ctx.paths.logs, progress=say)
+    for line in result.lines:
+        say(line)
+    if result.rounds:
+        say(f"ring changes done in {result.rounds} rounds, {result.seconds:.0f} s")
+    drained = result.drained_ids()
+    if drained:
+        from lab.shrink import mark_drained
+        from labcore.errors import NotAvailableError
+
+        if not ctx.target.connect():
+            raise NotAvailableError(f"drained {', '.join(drained)}, but the {ctx.target.name} target's EC2 is not "
+                                    f"running to mark them lab:drained: start it (`lab up`), then `lab install` "
+                                    f"again (it finds them drained and marks them)")
+        mark_drained(ctx.target.ec2_client(ctx.spec.region), ctx.spec.name, drained, say)
 
 
 def _say_report(page) -> None:
