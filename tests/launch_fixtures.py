@@ -35,6 +35,8 @@ REGION = "ap-northeast-2"
 CALLER = "198.51.100.7/32"
 CONFIG = (Path(__file__).resolve().parent.parent / "configs" / "lab.yaml").read_text()
 BIONIC = "ubuntu/images/hvm-ssd/ubuntu-bionic-18.04-amd64-server-{}"
+# An object node the default config does not have: what a grow adds.
+OBJECT3 = "  object3: {role: object, type: t3.medium, volumes: {sdb: 20, sdc: 30}}\n"
 
 
 def moto_image(ami_id: str, name: str, owner: str, created: str, *, arch: str = "x86_64", virt: str = "hvm",

@@ -10,6 +10,7 @@ import pytest
 from launch_fixtures import (  # noqa: F401 - ec2 and moto_images are fixtures
     CALLER,
     CONFIG,
+    OBJECT3,
     REGION,
     Answers,
     by_node,
@@ -29,7 +30,6 @@ from lab import cli, volumes
 from lab.discovery import find_lab
 from labcore.errors import CloudError
 
-OBJECT3 = "  object3: {role: object, type: t3.medium, volumes: {sdb: 20, sdc: 30}}\n"
 LAB = [{"Name": "tag:lab:name", "Values": ["rocky-lab"]}]
 
 

@@ -43,17 +43,23 @@ def _requirements_missing() -> str | None:
     return reason
 
 
-@pytest.fixture(scope="module")
-def lab_home(tmp_path_factory):
+def twin_lab_home(tmp_path_factory, prefix: str):
+    """A LAB_HOME for one end-to-end lab on the twin: skipped without the twin's needs (failed in
+    CI), and whatever happens in the tests, the lab taken down after."""
     reason = _requirements_missing()
     if reason:
         if os.environ.get("CI") == "true":
             pytest.fail(f"the sim end-to-end test must run in CI but {reason}")
         pytest.skip(reason)
-    home = tmp_path_factory.mktemp("e2e") / ".lab"
+    home = tmp_path_factory.mktemp(prefix) / ".lab"
     yield home
     # Whatever happened above, leave nothing of the twin on this machine.
     _lab(home, "down", check=False)
+
+
+@pytest.fixture(scope="module")
+def lab_home(tmp_path_factory):
+    yield from twin_lab_home(tmp_path_factory, "e2e")
 
 
 # A fresh EC2 host's apt-daily holds the dpkg lock for a while after boot: the twin's does too here.

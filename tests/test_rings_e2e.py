@@ -12,11 +12,9 @@ helpers it uses; only the helper that holds /tmp/twin-owner (or the lead) runs i
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import yaml
-from test_e2e_sim import CONFIG, LAB, _ec2, _lab, _on, _requirements_missing, _sha256_of_object
+from test_e2e_sim import CONFIG, LAB, _ec2, _lab, _on, _sha256_of_object, twin_lab_home
 
 pytestmark = pytest.mark.e2e
 
@@ -25,14 +23,7 @@ OBJECT3 = "  object3: {role: object, type: t3.medium, volumes: {sdb: 10, sdc: 10
 
 @pytest.fixture(scope="module")
 def lab_home(tmp_path_factory):
-    reason = _requirements_missing()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the sim end-to-end test must run in CI but {reason}")
-        pytest.skip(reason)
-    home = tmp_path_factory.mktemp("e2e-rings") / ".lab"
-    yield home
-    _lab(home, "down", check=False)
+    yield from twin_lab_home(tmp_path_factory, "e2e-rings")
 
 
 def _ring_lines(home) -> dict[str, str]:

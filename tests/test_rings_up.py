@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from launch_fixtures import (  # noqa: F401 - ec2 and moto_images are fixtures
     CONFIG,
+    OBJECT3,
     by_node,
     ec2,
     lab_instances,
@@ -21,7 +22,6 @@ from launch_fixtures import (  # noqa: F401 - ec2 and moto_images are fixtures
 
 from lab.shrink import mark_drained
 
-OBJECT3 = "  object3: {role: object, type: t3.medium, volumes: {sdb: 20, sdc: 30}}\n"
 LAB = "rocky-lab"
 
 
