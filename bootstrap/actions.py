@@ -257,7 +257,7 @@ class Wait:
         return _short(f"wait until {self.what} (at most {_duration(self.seconds)})")
 
     def command(self, seconds: float) -> str:
-        return " ".join(shlex.quote(word.replace("{seconds}", str(max(1, int(seconds))))) for word in self.probe)
+        return " ".join(shlex.quote(word.replace("{seconds}", str(max(0, int(seconds))))) for word in self.probe)
 
 
 def _duration(seconds: float) -> str:

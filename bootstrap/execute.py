@@ -84,7 +84,7 @@ def run_unit(unit: Unit, session: Session, env: HostEnv) -> UnitOutcome:
     changed_before = True  # the first step asks for itself only
     try:
         for count, (position, step) in enumerate(unit.steps):
-            versions = {} if env.check else env.board.wait_for(step.waits_for, position)
+            versions = {} if env.check else env.board.wait_for(step.waits_for, position, step.after_step)
             if versions is None:
                 return UnitOutcome(results, None, len(unit.steps) - count)
             if any(fact not in answers for fact in step_facts([step], env.check)):
@@ -112,7 +112,7 @@ def run_unit(unit: Unit, session: Session, env: HostEnv) -> UnitOutcome:
 
 
 def run_step(step: Step, session: Session, answers: dict, env: HostEnv,
-             versions: dict[str, int]) -> tuple[StepResult, Failure | None]:
+             versions: dict[str, frozenset[int]]) -> tuple[StepResult, Failure | None]:
     started = time.monotonic()
     env.log.line(f"--- step {step.phase}/{step.name}")
     written: list[str] = []
@@ -133,7 +133,7 @@ def run_step(step: Step, session: Session, answers: dict, env: HostEnv,
 
     def copy_data(source: str, path: str) -> bytes | None:
         try:
-            return env.sources.read(source, path, versions.get(source, 0))
+            return env.sources.read(source, path, versions.get(source, frozenset()))
         except SendFailed:
             if env.check:  # not there yet: a step before the copy will make it
                 return None

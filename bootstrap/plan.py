@@ -53,6 +53,12 @@ class Step:
     (a copy waits for its source host the same way), e.g. the cloud-ready check waits for
     every storage node to have started its services.
 
+    after_step: the step on those hosts that makes what this one needs; then it waits for
+    that step alone, not for everything before it in the plan. The storage nodes take the
+    rings as soon as the controller built them and start their servers while Keystone is
+    still being set up, so they serve by the time the proxy does (the servers' Python start
+    is ~10 s on a busy host, which the install would otherwise wait at its end).
+
     The older shape, Step(name, phase, hosts, commands=..., files=..., copies=..., check=...),
     is still accepted: files and copies become their actions, and the commands one Command
     run unless check passes (and always after a file changed).
@@ -64,13 +70,16 @@ class Step:
     actions: tuple[Action, ...]
     guide: str | None  # the URL of the guide's section this step implements
     after: tuple[str, ...]
+    after_step: str | None
 
     def __init__(self, name: str, phase: str, hosts: tuple[str, ...], actions: tuple[Action, ...] = (), *,
-                 guide: str | None = None, after: tuple[str, ...] = (), commands: tuple[str, ...] = (),
+                 guide: str | None = None, after: tuple[str, ...] = (), after_step: str | None = None,
+                 commands: tuple[str, ...] = (),
                  files: tuple[FileSpec, ...] = (), copies: tuple[CopySpec, ...] = (), check: str | None = None):
         legacy = (*files, *copies, *((Command(tuple(commands), check),) if commands else ()))
         for name_, value in (("name", name), ("phase", phase), ("hosts", tuple(hosts)),
-                             ("actions", tuple(legacy) + tuple(actions)), ("guide", guide), ("after", tuple(after))):
+                             ("actions", tuple(legacy) + tuple(actions)), ("guide", guide), ("after", tuple(after)),
+                             ("after_step", after_step)):
             object.__setattr__(self, name_, value)
         if self.phase not in PHASES:
             raise ValueError(f"step {self.name}: unknown phase {self.phase!r}")
@@ -125,13 +134,22 @@ class Plan:
         """The steps in the order the runner numbers them (phase order, then plan order)."""
         return [step for _, steps in self.phases() for step in steps]
 
+    def made_at(self) -> dict[str, int]:
+        """Where each step another step waits for (after_step) is in the runner's numbering;
+        a step that is not in this plan (a plan of the finalize steps alone) is not there,
+        and whoever names it waits for everything before it instead."""
+        ordered = self.ordered()
+        wanted = {s.after_step for s in ordered if s.after_step}
+        return {name: min(i for i, s in enumerate(ordered) if s.name == name)
+                for name in wanted if any(s.name == name for s in ordered)}
+
     def for_host(self, host: str) -> list[Step]:
         return [s for s in self.steps if host in s.hosts]
 
     def as_rows(self, secrets: Secrets) -> list[dict]:
         """One row per step and host, secrets masked: the shape of `lab plan --json`."""
         return [{"host": host, "phase": step.phase, "step": step.name, "guide": step.guide,
-                 "after": list(step.after), "actions": [action_row(a, secrets) for a in step.actions]}
+                 "after": list(step.after), "after_step": step.after_step, "actions": [action_row(a, secrets) for a in step.actions]}
                 for step in self.ordered() for host in step.hosts]
 
     def to_json(self, secrets: Secrets) -> str:

@@ -36,12 +36,19 @@ def _phase_header(phase: str, steps: list[Step]) -> str:
     return f"phase {phase} ({len(steps)} steps{after})"
 
 
+def _waits(step: Step) -> str:
+    others = ", ".join(sorted(step.waits_for))
+    if step.after_step and others:
+        return f"  (once {step.after_step} is done on {others})"
+    return f"  (after {', '.join(step.after)} finished what comes before)" if step.after else ""
+
+
 def render_plan(plan: Plan, secrets: Secrets, console: Console) -> None:
     """Each step in the guide's words: where it runs, the guide's section, one line per action."""
     for phase, steps in plan.phases():
         console.print(Text(_phase_header(phase, steps), style="bold"))
         for step in steps:
-            waits = f"  (after {', '.join(step.after)} finished what comes before)" if step.after else ""
+            waits = _waits(step)
             lines = [f"  {step.name}  on {_hosts(step.hosts)}{waits}"]
             if step.guide:
                 lines.append(f"      guide: {step.guide}")

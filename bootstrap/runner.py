@@ -74,7 +74,8 @@ def execute(plan: Plan, inventory: Inventory, open_session: OpenSession, secrets
     names = hosts_in_plan(plan, inventory)
     planned = {name: len(plan.for_host(name)) for name in names}
     all_units = units(plan, names)
-    board = Board({name: [p for u in all_units if u.host == name for p, _ in u.steps] for name in names})
+    board = Board({name: [p for u in all_units if u.host == name for p, _ in u.steps] for name in names},
+                  plan.made_at())
     numbers = {phase: number for number, (phase, _) in enumerate(plan.phases(), start=1)}
     started = time.monotonic()
     logs: dict[str, HostLog] = {}

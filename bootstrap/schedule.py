@@ -20,8 +20,9 @@ from labcore.inventory import Inventory
 class Board:
     """Which steps each host has finished."""
 
-    def __init__(self, positions: dict[str, list[int]]):
+    def __init__(self, positions: dict[str, list[int]], made_at: dict[str, int] | None = None):
         self.positions = positions  # host -> plan positions of its steps, ascending
+        self.made_at = made_at or {}  # step name -> its position, for the steps others wait for
         self.done: dict[str, set[int]] = {host: set() for host in positions}
         self.stopped = False
         self._changed = threading.Condition()
@@ -36,14 +37,23 @@ class Board:
             self.stopped = True
             self._changed.notify_all()
 
-    def wait_for(self, hosts: set[str], position: int) -> dict[str, int] | None:
-        """Block until each host finished its steps before position; return how many steps
-        that is per host (the version of its files to read), or None when stopping."""
-        needed = {h: {p for p in self.positions.get(h, ()) if p < position} for h in hosts}
+    def wait_for(self, hosts: set[str], position: int,
+                 after_step: str | None = None) -> dict[str, frozenset[int]] | None:
+        """Block until each host finished its steps before position, or only the step
+        after_step where that host has it (earlier in the plan); return the steps waited
+        for per host (the version of its files to read), or None when stopping."""
+        needed = {h: self._needed(h, position, after_step) for h in hosts}
         with self._changed:
             while not self.stopped and any(not wanted <= self.done.get(h, set()) for h, wanted in needed.items()):
                 self._changed.wait()
-            return None if self.stopped else {h: len(wanted) for h, wanted in needed.items()}
+            return None if self.stopped else needed
+
+    def _needed(self, host: str, position: int, after_step: str | None) -> frozenset[int]:
+        mine = self.positions.get(host, ())
+        made = self.made_at.get(after_step) if after_step else None
+        if made is not None and made < position and made in mine:
+            return frozenset((made,))
+        return frozenset(p for p in mine if p < position)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 A host's phases run side by side, each on its own session (a Fabric connection is not
 meant to be shared between threads): a phase borrows an idle one or opens a new one.
-A copy reads its file from the source host once per version of the source (how far the
-source had got) for every host that wants it.
+A copy reads its file from the source host once per version of the source (the steps
+there it waited for) for every host that wants it.
 """
 
 from __future__ import annotations
@@ -57,10 +57,10 @@ class Sources:
 
     connections: dict[str, Connections]
     locks: dict[str, threading.Lock] = field(default_factory=dict)
-    cache: dict[tuple[str, str, int], bytes] = field(default_factory=dict)
+    cache: dict[tuple[str, str, frozenset[int]], bytes] = field(default_factory=dict)
     guard: threading.Lock = field(default_factory=threading.Lock)
 
-    def read(self, source: str, path: str, version: int) -> bytes:
+    def read(self, source: str, path: str, version: frozenset[int]) -> bytes:
         with self.guard:
             lock = self.locks.setdefault(source, threading.Lock())
         with lock:

@@ -18,7 +18,7 @@ from labcore.remote import RunResult
 PROGRESS_EVERY = 15.0  # seconds between "still waiting" lines
 ROUND = 15  # the seconds one call of a probe that waits itself (wait_http.py) may take
 POLL = 2.0  # between calls of a probe that answers at once (first_boot.py, cloud_ready.py)
-QUICK = 2  # the seconds a probe asked with the facts may take
+QUICK = 0  # the seconds a probe asked with the facts may wait: none, it asks once
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,7 @@ KEYSTONE = Wait("keystone answers on :5000", ("python3", "wait_http.py", "http:/
 
 def test_a_wait_holds_only_after_a_change_or_while_its_probe_says_late():
     (fact,) = facts_for(KEYSTONE)
-    assert fact == OutputFact("python3 wait_http.py http://controller:5000/v3 2")
+    assert fact == OutputFact("python3 wait_http.py http://controller:5000/v3 0")  # asks once
     assert decide(KEYSTONE, {fact: Output(0)}, Context()) is None
     after = decide(KEYSTONE, {fact: Output(0)}, Context(earlier_changed=True))
     assert after.sends == (WaitFor(KEYSTONE),) and not after.changes_host

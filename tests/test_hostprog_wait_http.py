@@ -55,6 +55,16 @@ def test_wait_http_gives_up_on_a_closed_port_after_the_bound(version):
 
 
 @on()
+def test_wait_http_with_no_seconds_asks_once(version):
+    url = f"http://127.0.0.1:{closed_port()}/v3"
+    refused = run(version, "wait_http.py", url, "0")
+    assert (refused.returncode, refused.stderr) == (1, f"{url} does not answer after 0 s: Connection refused\n")
+    with FakeHTTP(answers(503, 300)) as server:
+        late = run(version, "wait_http.py", server.url + "/v3", "0")
+    assert late.returncode == 1 and len(server.seen) == 1  # the 503, and no second try a second later
+
+
+@on()
 def test_wait_http_names_the_last_5xx(version):
     with FakeHTTP(answers(503)) as server:
         result = run(version, "wait_http.py", server.url + "/v3", "1")

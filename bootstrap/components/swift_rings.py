@@ -99,10 +99,13 @@ def ring_parts_file() -> FileSpec:
     return FileSpec(hostprograms.path(RING_PARTS), hostprograms.source(RING_PARTS), mode=0o755)
 
 
+BUILD_STEP = "swift-rings"
+
+
 def build_step(ctx: PlanContext) -> Step:
     """The three rings are independent: each is built with the guide's commands in order,
     the three side by side (every swift-ring-builder call spends ~1 s loading Python)."""
-    return Step("swift-rings", "swift-rings", (ctx.controller.name,), (ring_parts_file(), *ring_actions(ctx)),
+    return Step(BUILD_STEP, "swift-rings", (ctx.controller.name,), (ring_parts_file(), *ring_actions(ctx)),
                 guide=guide.SWIFT_RINGS)
 
 
@@ -111,9 +114,10 @@ def ring_copies(ctx: PlanContext) -> tuple[CopySpec, ...]:
 
 
 def copy_step(ctx: PlanContext) -> Step:
-    """The controller (the proxy) already has the rings; every serving storage node gets a copy."""
+    """The controller (the proxy) already has the rings; every serving storage node gets a
+    copy as soon as they are built there (not once Keystone is up), and starts its servers."""
     return Step("swift-rings-copy", "finalize", tuple(n.name for n in serving_nodes(ctx)), ring_copies(ctx),
-                guide=guide.SWIFT_RINGS)
+                guide=guide.SWIFT_RINGS, after_step=BUILD_STEP)
 
 
 def steps(ctx: PlanContext) -> list[Step]:

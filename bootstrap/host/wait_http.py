@@ -4,6 +4,8 @@ GETs URL once a second. Any HTTP status below 500 is an answer (Keystone's 300 o
 a 401, a 404: the server is up); connection refused, timeouts and 5xx mean "not yet".
 Exit 0 as soon as it answered; after SECONDS, exit 1 with
 `URL does not answer after N s: <last error>` on stderr. Exit 2 for bad arguments.
+SECONDS 0 asks once (what the install's facts ask: a service that is not up yet must not
+hold the facts of its own step while they wait for nothing).
 
 Why: a service that was just (re)started, such as keystone under Apache or uwsgi, takes
 seconds before it serves; this replaces a loop of shell and `python3 -c` text with one
@@ -59,7 +61,7 @@ def wait(url, seconds):
     deadline = time.time() + seconds
     while True:
         left = deadline - time.time()
-        error = attempt(opener, url, max(0.5, min(ATTEMPT_TIMEOUT, left)))
+        error = attempt(opener, url, max(0.5, min(ATTEMPT_TIMEOUT, left)) if seconds else ATTEMPT_TIMEOUT)
         if error is None:
             return None
         left = deadline - time.time()
