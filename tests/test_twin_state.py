@@ -13,7 +13,7 @@ import pytest
 from lab import cli
 from twin import client, server
 from twin.bodies import HostBodies
-from twin.errors import TwinStateError
+from twin.errors import TwinError, TwinStateError
 from twin.layers import layers_for_cleanup, open_body_layer
 from twin.nullbodies import NullBodies
 from twin.state import StateFiles
@@ -140,3 +140,47 @@ def test_down_after_the_daemon_died_says_what_it_removed_on_stdout(capsys):
     out, err = capsys.readouterr()
     assert err == "" and "null-bodies.json" in out
     assert not (folder / "null-bodies.json").exists() and not (folder / "endpoint").exists()
+
+
+# ---------------------------------------------------------------- one twin with real bodies per machine
+def _pretend_daemon(state: Path, bodies: str):
+    """A process whose command line is a twin daemon's (it only sleeps): what another lab home's twin shows."""
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "-m", "twin.daemon",
+                             "--state-dir", str(state), "--region", REGION, "--bodies", bodies])
+
+
+def test_a_second_twin_with_real_bodies_is_refused_naming_the_lab_home_that_runs_one(tmp_path):
+    other = _pretend_daemon(tmp_path / "other" / ".lab" / "sim", "host")
+    try:
+        time.sleep(0.2)  # its command line is there once python has started
+        mine = tmp_path / "mine" / ".lab" / "sim"
+        with pytest.raises(TwinError) as refused:
+            client.ensure_running(mine, REGION)
+    finally:
+        other.kill()
+        other.wait()
+    message = str(refused.value)
+    assert message.startswith(f"the twin already runs on this machine for the lab home {tmp_path / 'other' / '.lab'} "
+                              f"(daemon pid {other.pid})")
+    assert "take that lab down first" in message and "\n" not in message and refused.value.exit_code == 1
+    assert not (mine / "daemon.log").exists() and not (mine / "endpoint").exists()  # nothing was started
+
+
+def test_only_other_folders_daemons_with_real_bodies_count(tmp_path):
+    from twin.state import host_twins_elsewhere
+
+    nulls = _pretend_daemon(tmp_path / "null-home" / "sim", "null")
+    ours = _pretend_daemon(tmp_path / "mine" / "sim", "host")
+    try:
+        time.sleep(0.2)
+        mine = {pid for pid, _ in host_twins_elsewhere(tmp_path / "mine" / "sim")}
+        elsewhere = host_twins_elsewhere(tmp_path / "elsewhere" / "sim")
+        assert ours.pid not in mine and nulls.pid not in mine
+        assert (ours.pid, str(tmp_path / "mine" / "sim")) in elsewhere and nulls.pid not in dict(elsewhere)
+    finally:
+        for proc in (nulls, ours):
+            proc.kill()
+            proc.wait()

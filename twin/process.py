@@ -20,7 +20,7 @@ from pathlib import Path
 from twin import server
 from twin.errors import TwinError, TwinStateError
 from twin.layers import layers_for_cleanup
-from twin.state import StateFiles, is_daemon
+from twin.state import StateFiles, host_twins_elsewhere, is_daemon
 
 START_TIMEOUT_SECONDS = 15.0
 STOP_TIMEOUT_SECONDS = 20.0
@@ -71,10 +71,24 @@ def ensure_running(state_dir: Path, region: str, *, bodies: str = "host") -> str
     with _start_lock(files):
         url = endpoint(files.root)
         if url is None:
+            if bodies == "host":
+                _refuse_a_second_twin(files)
             url = _start_daemon(files, region, bodies)
         server.ensure_image(url, region)
         files.add_region(region)
     return url
+
+
+def _refuse_a_second_twin(files: StateFiles) -> None:
+    """One twin with real bodies per machine: a second one's hosts would get the addresses
+    the first one's hosts have (lab up would then meet a host key it did not pin)."""
+    others = host_twins_elsewhere(files.root)
+    if others:
+        pid, folder = others[0]
+        raise TwinError(f"the twin already runs on this machine for the lab home {Path(folder).parent} (daemon pid "
+                        f"{pid}); its hosts would share addresses with this lab's: take that lab down first "
+                        f"(`LAB_HOME={Path(folder).parent} make lab-down`, from the checkout that made it), or use "
+                        f"that LAB_HOME")
 
 
 def _start_daemon(files: StateFiles, region: str, bodies: str) -> str:

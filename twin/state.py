@@ -122,18 +122,8 @@ class StateFiles:
         return self._daemons_by_command_line()
 
     def _daemons_by_command_line(self) -> list[int]:
-        wanted = b"\0--state-dir\0" + os.fsencode(str(self.root)) + b"\0"
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if DAEMON_MODULE in cmdline and wanted in cmdline + b"\0":
-                found.append(int(entry.name))
-        return sorted(found)
+        return sorted(pid for pid, args in _daemon_command_lines((DAEMON_MODULE,))
+                      if _option(args, "--state-dir") == str(self.root))
 
     def regions_or_none(self) -> list[str] | None:
         try:
@@ -160,3 +150,34 @@ class StateFiles:
                 path.unlink()
                 gone.append(str(path))
         return gone
+
+
+# A checkout from before twin/ was its own package ran its daemon as lab.sim.daemon.
+ANY_DAEMON_MODULE = (DAEMON_MODULE, b"lab.sim.daemon")
+
+
+def host_twins_elsewhere(root: Path) -> list[tuple[int, str]]:
+    """Live daemons with real bodies whose state folder is not root: (pid, state folder).
+    Their bodies share this machine's one lab network (its bridge, its addresses), so
+    a second such twin would hand out the same addresses as the first."""
+    found = [(pid, _option(args, "--state-dir"), _option(args, "--bodies"))
+             for pid, args in _daemon_command_lines(ANY_DAEMON_MODULE)]
+    return sorted((pid, folder) for pid, folder, bodies in found
+                  if folder is not None and folder != str(root) and bodies in (None, "host"))
+
+
+def _daemon_command_lines(modules: tuple[bytes, ...]):
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        args = cmdline.rstrip(b"\0").split(b"\0")
+        if any(module in args for module in modules):  # python -m MODULE ...
+            yield int(entry.name), [os.fsdecode(a) for a in args]
+
+
+def _option(args: list[str], name: str) -> str | None:
+    return args[args.index(name) + 1] if name in args and args.index(name) + 1 < len(args) else None
