@@ -27,6 +27,11 @@ ARCHIVE_STAMP = f"{STAMP_DIR}/package-archive.done"
 APT_LISTS = "/var/lib/apt/lists"
 HOSTS_FILE = "/etc/hosts"
 HOSTNAME_FILE = "/etc/hostname"
+# Read after the image's own cloud.cfg.d files (cloud-init reads them in name order).
+CLOUD_INIT_DROP_IN = "/etc/cloud/cloud.cfg.d/99-openstack-ec2-lab.cfg"
+CLOUD_INIT_KEEPS_NAMES = ("# openstack-ec2-lab: the lab sets this host's name and the lab's block in /etc/hosts\n"
+                          "# (the guide's host networking); cloud-init must not put them back at a boot.\n"
+                          "preserve_hostname: true\nmanage_etc_hosts: false\n")
 FIRST_BOOT_SECONDS = 900.0  # cloud-init and apt-daily on a fresh EC2 host: minutes, not more
 
 # Package lists exist at all: a host whose lists were cleaned could not install anything.
@@ -58,8 +63,12 @@ def hostname_step(node: NodeRecord) -> Step:
 
 
 def hosts_file_step(ctx: PlanContext) -> Step:
+    """The lab's block in /etc/hosts, and cloud-init told to leave the names alone: Debian's
+    cloud images set manage_etc_hosts: true, so cloud-init writes /etc/hosts again from its
+    template at every boot, and after a reboot `controller` would no longer resolve."""
+    keep = FileSpec(CLOUD_INIT_DROP_IN, CLOUD_INIT_KEEPS_NAMES)
     block = Block(HOSTS_FILE, hostsfile.hosts_lines(ctx.inventory), hostsfile.MARKER, hostsfile.COMMENT_OUT)
-    return Step("hosts-file", "base", ctx.hosts(), (block,), guide=guide.HOSTS)
+    return Step("hosts-file", "base", ctx.hosts(), (keep, block), guide=guide.HOSTS)
 
 
 def archive_step(ctx: PlanContext) -> Step:
