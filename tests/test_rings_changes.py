@@ -170,7 +170,7 @@ WITH_OBJECT3 = GUIDE + [(OBJECT3, "sdb", 3), (OBJECT3, "sdc", 3)]
 class Rig:
     """Hosts converged on the lab's plan, answering the ring changes from the Swift model."""
 
-    def __init__(self, inv: Inventory, swift: Swift, tmp_path, replicator_exit: int = 0,
+    def __init__(self, inv: Inventory, swift: Swift, tmp_path, failing_replicator: str | None = None,
                  converged_on: Inventory | None = None):
         self.inv, self.swift, self.tmp_path = inv, swift, tmp_path
         plan = build_plan(converged_on or inv, SECRETS)
@@ -185,8 +185,8 @@ class Rig:
         for node in (n for n in inv.nodes if n.role == "object"):
             host = self.fleet[node.name]
             host.answer(r"swift-account-replicator",
-                        lambda c, s, name=node.name: swift.replicate(name) if not replicator_exit
-                        else RunResult(replicator_exit, "", "rsync: connection refused"))
+                        lambda c, s, name=node.name: swift.replicate(name) if name != failing_replicator
+                        else RunResult(1, "", "rsync: connection refused"))
             host.answer(r"^for d in ", lambda c, s, ip=node.private_ip: RunResult(0, swift.disks(ip, c)))
             host.answer(r"^! systemctl is-active -q swift-account",
                         lambda c, s, name=node.name: RunResult(0 if name in self.retired else 1))
@@ -332,7 +332,7 @@ def test_a_device_no_node_has_is_drained_but_kept_with_a_warning(tmp_path):
 
 def test_a_failing_replicator_stops_the_run_naming_the_host(tmp_path):
     swift = Swift(WITH_OBJECT3, files={(OBJECT3, "sdb"): 3})
-    rig = Rig(lab("leaving"), swift, tmp_path, replicator_exit=1)
+    rig = Rig(lab("leaving"), swift, tmp_path, failing_replicator="object1")
     with pytest.raises(RemoteError, match=r"object1: step finalize/swift-replicate failed \(exit 1\)"):
         rig.change()
     assert not any(e[0] == "rebalance" for e in swift.events)  # the pass before pretending failed: no rebalance
