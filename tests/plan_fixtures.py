@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from fakes import IMAGE_HOSTS, FakeHost
 
 from bootstrap.actions import Block, Command, CopySpec, FileSpec, OpenStack, Packages, Reboot, Ring, Service, Sql, Wait
@@ -50,6 +51,12 @@ def context(os_name: str = "ubuntu-18.04", volumes: tuple[str, ...] = ("sdb", "s
 def plan_for(os_name: str = "ubuntu-18.04", volumes: tuple[str, ...] = ("sdb", "sdc")) -> tuple[PlanContext, Plan]:
     ctx = context(os_name, volumes)
     return ctx, build_plan(ctx.inventory, ctx.secrets)
+
+
+@pytest.fixture(params=["ubuntu-18.04", "debian-12"])
+def planned(request) -> tuple[PlanContext, Plan]:
+    """The default lab's context and plan, once per profile."""
+    return plan_for(request.param)
 
 
 def base_phase(os_name: str) -> tuple[Plan, Inventory]:

@@ -1,4 +1,6 @@
-"""The plan against the guide: environment, controller services, keystone; both profiles; no SSH."""
+"""The plan against the guide: environment and controller services; both profiles; no SSH.
+
+Keystone's steps are in test_plan_keystone.py."""
 
 from __future__ import annotations
 
@@ -8,20 +10,23 @@ import subprocess
 from dataclasses import asdict
 
 import pytest
-from identity_host import IdentityHost
-from plan_fixtures import actions, context, file_on, fresh_commands, inventory, plan_for, rendered, step_named
+from plan_fixtures import (  # noqa: F401 - planned is a fixture
+    actions,
+    context,
+    file_on,
+    fresh_commands,
+    inventory,
+    plan_for,
+    planned,
+    rendered,
+    step_named,
+)
 
-from bootstrap.actions import LINE, Command, OpenStack, Packages, Service, Sql
-from bootstrap.components.keystone import openrc
+from bootstrap.actions import LINE, Command, Packages, Service, Sql
 from bootstrap.plan import PHASE_NEEDS, PHASES, phases_needed
 from bootstrap.planner import build_plan
 from bootstrap.render import POLICY_RC_D, starts_deferred
 from labcore.secrets import generate
-
-
-@pytest.fixture(params=["ubuntu-18.04", "debian-12"])
-def planned(request):
-    return plan_for(request.param)
 
 
 def all_text(plan) -> str:
@@ -171,88 +176,6 @@ def test_memcached_and_etcd_listen_on_the_controller_ip(planned):
     assert 'ETCD_ADVERTISE_CLIENT_URLS="http://10.0.0.11:2379"' in etcd
 
 
-def test_keystone_uses_fernet_and_its_database_on_the_controller(planned):
-    ctx, plan = planned
-    conf = file_on(plan, "controller", "/etc/keystone/keystone.conf")
-    assert "provider = fernet" in conf
-    assert f"connection = mysql+pymysql://keystone:{ctx.secrets['keystone_dbpass']}@controller/keystone" in conf
-    (sql,) = actions(step_named(plan, "keystone-database", "controller"), Sql)
-    assert "'keystone'@'localhost'" in sql.statement and "'keystone'@'%'" in sql.statement
-
-
-def test_keystone_database_is_done_when_keystone_logs_in_where_keystone_does(planned):
-    """MariaDB listens on the controller's management IP only: a check via 127.0.0.1 never passes,
-    so a second `lab install` would redo the grants and never report 0 changed."""
-    ctx, plan = planned
-    (sql,) = actions(step_named(plan, "keystone-database", "controller"), Sql)
-    assert sql.done.login == ("keystone", ctx.secrets["keystone_dbpass"], "controller")
-    fact = rendered(step_named(plan, "keystone-database", "controller"))[0]
-    assert fact.startswith("MYSQL_PWD=") and " -h controller " in fact and "-p" not in fact.split()
-
-
-def test_keystone_manage_log_is_the_keystone_users_before_its_commands_run_side_by_side(planned):
-    """db_sync runs as keystone next to fernet_setup as root: whoever creates the log file owns it."""
-    setup = actions(step_named(planned[1], "keystone-service", "controller"), Command)[0].run
-    assert setup[0] == ("touch /var/log/keystone/keystone-manage.log && chown keystone:keystone "
-                        "/var/log/keystone/keystone-manage.log")
-    assert "db_sync" in setup[1] and "fernet_setup" in setup[1] and "credential_setup" in setup[1]
-
-
-def test_keystone_bootstrap_puts_every_url_on_port_5000(planned):
-    _, plan = planned
-    bootstrap = actions(step_named(plan, "keystone-service", "controller"), Command)[0].run[2]
-    urls = re.findall(r"--bootstrap-(admin|internal|public)-url (\S+)", bootstrap)
-    assert sorted(u[0] for u in urls) == ["admin", "internal", "public"]
-    assert {u[1] for u in urls} == {"http://controller:5000/v3/"}
-    assert "--bootstrap-region-id RegionOne" in bootstrap
-
-
-def test_keystone_is_served_by_apache_on_ubuntu_and_uwsgi_on_debian_and_waited_for_on_5000():
-    ubuntu = step_named(plan_for("ubuntu-18.04")[1], "keystone-service", "controller")
-    debian = step_named(plan_for("debian-12")[1], "keystone-service", "controller")
-    assert "ServerName controller" in actions(ubuntu, Command)[1].run[0]
-    assert actions(ubuntu, Service)[0].units == ("apache2",) and actions(debian, Service)[0].units == ("keystone",)
-    assert actions(debian, Command)[1].run == ("sed -i 's/^processes = .*/processes = %k/' "
-                                               "/etc/keystone/keystone-uwsgi.ini",)
-    for step in (ubuntu, debian):
-        wait = step.actions[-1]
-        assert wait.command(15) == "python3 /usr/local/lib/openstack-ec2-lab/wait_http.py http://controller:5000/v3 15"
-
-
-def test_identity_entities_are_the_guides_commands(planned):
-    ctx, plan = planned
-    argv = [a.argv for a in actions(step_named(plan, "identity-entities", "controller"), OpenStack)]
-    assert argv == [
-        ("domain", "create", "--description", "An Example Domain", "example"),
-        ("project", "create", "--domain", "default", "--description", "Service Project", "service"),
-        ("project", "create", "--domain", "default", "--description", "Demo Project", "myproject"),
-        ("user", "create", "--domain", "default", "--password", ctx.secrets["demo_pass"], "myuser"),
-        ("role", "create", "myrole"),
-        ("role", "add", "--project", "myproject", "--user", "myuser", "myrole"),
-    ]
-
-
-def test_openrc_files_match_the_guide_and_are_private(planned):
-    ctx, plan = planned
-    admin = openrc(ctx.inventory, ctx.secrets, "admin")
-    assert "export OS_AUTH_URL=http://controller:5000/v3" in admin
-    assert "export OS_PROJECT_NAME=admin" in admin and "export OS_IDENTITY_API_VERSION=3" in admin
-    demo = openrc(ctx.inventory, ctx.secrets, "demo")
-    assert "export OS_USERNAME=myuser" in demo and "export OS_PROJECT_NAME=myproject" in demo
-    step = step_named(plan, "openrc-files", "controller")
-    assert {f.path: f.mode for f in step.files} == {"/root/admin-openrc": 0o600, "/root/demo-openrc": 0o600}
-    assert step.files[0].content == admin
-
-
-def test_no_fact_calls_the_openstack_cli(planned):
-    _, plan = planned
-    from bootstrap.decide import facts_for
-
-    for step in plan.steps:
-        for fact in (f for a in step.actions for f in facts_for(a)):
-            assert not re.search(r"(^|[;&|(] *)openstack ", fact.command()), step.name
-
-
 def test_lab_plan_says_each_action_in_one_line_of_at_most_200_characters(planned):
     _, plan = planned
     lines = [a.says() for s in plan.steps for a in s.actions]
@@ -260,40 +183,6 @@ def test_lab_plan_says_each_action_in_one_line_of_at_most_200_characters(planned
     assert "create the openstack user `myuser` unless it exists; set its password again when the secret " \
            "changes" in lines
     assert "install packages chrony" in lines and "write /etc/chrony/chrony.conf (0644 root:root)" in lines
-
-
-def test_identity_entities_are_created_only_when_keystones_database_lacks_them(tmp_path):
-    """A query per entity instead of `openstack ... show` (2-3 s each): only what is missing is
-    sent, all of it to one openstack process (the real openstack_batch.py)."""
-    ctx, plan = plan_for("debian-12")
-    step = step_named(plan, "identity-entities", "controller")
-    host = IdentityHost(tmp_path, [(r"name='example'|name='service'|^SELECT count\(\*\) FROM local_user", "1")])
-
-    report = host.install(step, tmp_path, ctx.secrets)
-
-    assert host.sent() == [
-        ["project", "create", "--domain", "default", "--description", "Demo Project", "myproject"],
-        ["user", "set", "--password", ctx.secrets["demo_pass"], "myuser"],  # exists, but never set by the lab
-        ["role", "create", "myrole"],
-        ["role", "add", "--project", "myproject", "--user", "myuser", "myrole"],
-    ]
-    # The fake database still counts none of what was created: the step says so and fails.
-    assert "`myproject`: not in keystone's database after the openstack command" in report.failure.tail[-1]
-
-
-def test_identity_entities_that_all_exist_send_nothing_and_the_password_once(tmp_path):
-    ctx, plan = plan_for("debian-12")
-    step = step_named(plan, "identity-entities", "controller")
-    host = IdentityHost(tmp_path, [(r".", "1")])
-
-    first = host.install(step, tmp_path, ctx.secrets)
-    sent_first = host.sent()
-    second = host.install(step, tmp_path, ctx.secrets)
-
-    assert first.ok and sent_first == [["user", "set", "--password", ctx.secrets["demo_pass"], "myuser"]]
-    assert second.ok and host.sent() == [] and second.counts()["changed"] == 0
-    assert host.stamps() == ["openstack-user-myuser.sha256"]
-    assert ctx.secrets["demo_pass"] not in (host.host.path("/var/lib/lab/openstack-user-myuser.sha256").read_text())
 
 
 @pytest.mark.parametrize("os_name", ["ubuntu-18.04", "debian-12"])

@@ -1,11 +1,13 @@
-"""`lab up` on moto: what it creates, that it converges, that it retries only what is transient."""
+"""`lab up` on moto: what it creates, that it converges, and the errors it explains.
+
+Retries are in test_provision_retries.py, the network's surprises in test_provision_network.py."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import EndpointConnectionError
 from launch_fixtures import (  # noqa: F401 - ec2 and moto_images are fixtures
     CALLER,
     CONFIG,
@@ -128,75 +130,6 @@ def test_up_stopped_halfway_is_finished_by_the_next_up(ec2, monkeypatch):
     assert len(lab_instances(ec2)) == 3
     vols = ec2.describe_volumes(Filters=[{"Name": "tag:lab:volume", "Values": ["sdb", "sdc"]}])["Volumes"]
     assert len(vols) == 4 and all(v["State"] == "in-use" for v in vols)
-
-
-class Faults:
-    """The first `times` calls of an operation fail with `code` (botocore before-call hook)."""
-
-    def __init__(self, monkeypatch, operation: str, code: str, times: int, when=lambda params: True):
-        self.left, self.seen, self.when = times, 0, when
-        real = Target.ec2_client
-
-        def client(target, region):
-            c = real(target, region)
-            c.meta.events.register(f"before-call.ec2.{operation}", self.hook)
-            return c
-
-        monkeypatch.setattr(Target, "ec2_client", client)
-        self.code, self.operation = code, operation
-
-    def hook(self, params=None, **kwargs):
-        self.seen += 1
-        if self.left > 0 and self.when(params or {}):
-            self.left -= 1
-            raise ClientError({"Error": {"Code": self.code, "Message": "injected"}}, self.operation)
-
-
-def _by_id(params):
-    """EC2 answers NotFound right after a create only to a lookup by id."""
-    return "InstanceId.1" in str(params.get("body", ""))
-
-
-def _volume_by_id(params):
-    return "VolumeId.1" in str(params.get("body", ""))
-
-
-@pytest.mark.parametrize("operation,code,when,grow", [
-    ("DescribeInstances", "RequestLimitExceeded", None, False),
-    ("RunInstances", "Throttling", None, False),
-    ("CreateTags", "RequestLimitExceeded", None, False),
-    ("CreateTags", "InvalidVolume.NotFound", None, False),  # tagging a volume EC2 does not show yet
-    ("DescribeInstances", "InvalidInstanceID.NotFound", _by_id, False),
-    ("DescribeSecurityGroups", "InvalidGroup.NotFound", lambda params: "GroupId.1" in str(params.get("body", "")),
-     False),
-    # A volume added to nodes that run already: created, waited for, attached.
-    ("CreateVolume", "RequestLimitExceeded", None, True),
-    ("AttachVolume", "IncorrectState", None, True),
-    ("DescribeVolumes", "InvalidVolume.NotFound", _volume_by_id, True),
-    ("ModifyInstanceAttribute", "RequestLimitExceeded", None, True)])
-def test_transient_errors_are_retried_and_the_lab_converges(ec2, monkeypatch, operation, code, when, grow):
-    if grow:
-        run_up(spec_with(text=with_fewer_volumes()))
-    faults = Faults(monkeypatch, operation, code, times=3, when=when or (lambda params: True))
-    report = run_up(spec_with())
-    assert faults.left == 0
-    assert len(report.inventory.nodes) == 3 and len(lab_instances(ec2)) == 3
-    vols = ec2.describe_volumes(Filters=[{"Name": "tag:lab:volume", "Values": ["sdb", "sdc"]}])["Volumes"]
-    assert len(vols) == 4 and all(v["State"] == "in-use" for v in vols)
-
-
-def test_a_real_error_fails_at_once_with_awss_message(ec2, monkeypatch):
-    faults = Faults(monkeypatch, "CreateSecurityGroup", "UnauthorizedOperation", times=99)
-    with pytest.raises(CloudError, match="UnauthorizedOperation"):
-        run_up(spec_with())
-    assert faults.seen == 1
-    assert lab_instances(ec2) == []
-
-
-def test_retries_that_run_out_say_so(ec2, monkeypatch):
-    Faults(monkeypatch, "DescribeVpcs", "RequestLimitExceeded", times=99)
-    with pytest.raises(CloudError, match="kept answering RequestLimitExceeded .* after 8 attempts"):
-        run_up(spec_with())
 
 
 def test_missing_ubuntu_image_says_to_set_ami(ec2, monkeypatch, tmp_path):
@@ -365,70 +298,3 @@ def test_each_extra_node_costs_at_most_two_calls_whatever_its_volume_count(ec2, 
     assert not {"CreateVolume", "AttachVolume", "ModifyInstanceAttribute"} & set(big)
     extra_nodes = 6
     assert sum(big.values()) - sum(small.values()) <= extra_nodes * 2
-
-
-class _Answer:
-    def __init__(self, body: bytes):
-        self.body = body
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def read(self):
-        return self.body
-
-
-def test_caller_address_lookup_failure_says_to_set_allow_from(monkeypatch):
-    # urlopen is replaced: no test ever asks a real service for the address.
-    def offline(url, timeout):
-        raise OSError("network is unreachable")
-
-    monkeypatch.setattr(network.urllib.request, "urlopen", offline)
-    with pytest.raises(LabError, match="could not find your public IPv4 address.*set ssh.allow_from"):
-        network.detect_caller_cidr("172.31.0.0/20")
-    monkeypatch.setattr(network.urllib.request, "urlopen", lambda url, timeout: _Answer(b"93.184.216.34\n"))
-    assert network.detect_caller_cidr("172.31.0.0/20") == "93.184.216.34/32"
-    monkeypatch.setattr(network.urllib.request, "urlopen", lambda url, timeout: _Answer(b"<html>captive portal"))
-    with pytest.raises(LabError, match="set ssh.allow_from"):
-        network.detect_caller_cidr("172.31.0.0/20")
-
-
-def _remove_default_vpc(ec2, keep_vpc: bool) -> None:
-    """A region where someone deleted the default subnets (and, unless keep_vpc, the default VPC)."""
-    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
-    for subnet in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]:
-        ec2.delete_subnet(SubnetId=subnet["SubnetId"])
-    if keep_vpc:
-        return
-    for gateway in ec2.describe_internet_gateways(
-            Filters=[{"Name": "attachment.vpc-id", "Values": [vpc]}])["InternetGateways"]:
-        ec2.detach_internet_gateway(InternetGatewayId=gateway["InternetGatewayId"], VpcId=vpc)
-        ec2.delete_internet_gateway(InternetGatewayId=gateway["InternetGatewayId"])
-    ec2.delete_vpc(VpcId=vpc)
-
-
-@pytest.mark.parametrize("keep_vpc,message", [
-    (False, f"lab up: region {REGION} has no default VPC: set `subnet:` in the config to a subnet id"),
-    (True, f"lab up: the default VPC of {REGION} has no default subnet: set `subnet:` in the config"),
-])
-def test_no_default_vpc_and_no_subnet_exits_2_in_one_line_creating_nothing(ec2, tmp_path, capsys, keep_vpc,
-                                                                          message):
-    from lab.cli import main
-
-    _remove_default_vpc(ec2, keep_vpc)
-    config = tmp_path / "lab.yaml"
-    config.write_text(CONFIG.replace("allow_from: [auto]", "allow_from: [203.0.113.9/32]"))
-    instances_before = ec2.describe_instances()["Reservations"]
-
-    assert main(["up", "--no-ssh", "--config", str(config), "--target", "aws"]) == 2
-
-    assert capsys.readouterr().err == message + "\n"
-    assert ec2.describe_instances()["Reservations"] == instances_before
-    assert ec2.describe_volumes(Filters=[{"Name": "tag:lab:name", "Values": ["rocky-lab"]}])["Volumes"] == []
-    assert ec2.describe_key_pairs()["KeyPairs"] == []
-    assert [g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]] == ["default"] * len(
-        ec2.describe_vpcs()["Vpcs"])
-    assert not LabPaths.for_lab("rocky-lab").key_file.exists()
