@@ -6,6 +6,7 @@ a lab without a cloud."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 from fakes import IMAGE_HOSTS, FakeHost
@@ -23,6 +24,8 @@ from labcore.inventory import Inventory, NodeRecord, VolumeRecord
 from labcore.remote import RunResult
 from labcore.secrets import Secrets, generate
 
+# The guide's Swift server ports, as the tests expect them (not read from the code under test).
+PORTS = {"account": 6202, "container": 6201, "object": 6200}
 IPS = {"controller": "10.0.0.11", "object1": "10.0.0.51", "object2": "10.0.0.52"}
 SECRET = "5ecret-5ecret-5ecret"  # the one secret of the runner's tests: never in what they show
 SECRETS = Secrets({"admin_pass": SECRET})
@@ -51,6 +54,11 @@ def context(os_name: str = "ubuntu-18.04", volumes: tuple[str, ...] = ("sdb", "s
 def plan_for(os_name: str = "ubuntu-18.04", volumes: tuple[str, ...] = ("sdb", "sdc")) -> tuple[PlanContext, Plan]:
     ctx = context(os_name, volumes)
     return ctx, build_plan(ctx.inventory, ctx.secrets)
+
+
+def sh(command: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run a rendered command in a local POSIX shell, as a host would."""
+    return subprocess.run(["sh", "-c", command], capture_output=True, text=True, env=env)
 
 
 @pytest.fixture(params=["ubuntu-18.04", "debian-12"])

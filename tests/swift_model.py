@@ -11,9 +11,10 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from plan_fixtures import PORTS
+
 from labcore.remote import RunResult
 
-PORTS = {"account": 6202, "container": 6201, "object": 6200}
 OBJECT3 = "10.0.0.53"  # the node a grow adds and a shrink drains
 IPS = {"object1": "10.0.0.51", "object2": "10.0.0.52", "object3": OBJECT3}
 

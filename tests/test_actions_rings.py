@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from plan_fixtures import PORTS
 
 from bootstrap.actions import Ring, RingDevice
 from bootstrap.changes import Refused
@@ -22,7 +23,6 @@ from bootstrap.decide import Context, decide, decide_step, facts_for
 from bootstrap.facts import Output
 
 DATA = Path(__file__).resolve().parent / "data" / "rings"
-PORTS = {"account": 6202, "container": 6201, "object": 6200}
 GUIDE = (("172.31.0.5", 1, "sdb"), ("172.31.0.5", 1, "sdc"), ("172.31.0.6", 2, "sdb"), ("172.31.0.6", 2, "sdc"))
 
 

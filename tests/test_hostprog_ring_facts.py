@@ -11,10 +11,10 @@ import shutil
 
 import pytest
 from interpreters import DATA, on, run
+from plan_fixtures import PORTS
 
 RINGS = DATA / "rings"
 MADE_BY = {"py2-swift-2.19.1": 8, "py3-swift-2.38.3": 10}  # fixture -> its part power
-PORTS = {"account": 6202, "container": 6201, "object": 6200}
 
 
 def dev(id, zone, ip, device, port, weight=100.0):

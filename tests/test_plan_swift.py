@@ -5,18 +5,19 @@ The rings are in test_plan_swift_rings.py."""
 from __future__ import annotations
 
 import configparser
-import subprocess
 
 import pytest
 from identity_host import IdentityHost
 from plan_fixtures import (  # noqa: F401 - planned is a fixture
     IPS,
+    PORTS,
     actions,
     file_on,
     fresh_commands,
     plan_for,
     planned,
     rendered,
+    sh,
     step_named,
 )
 
@@ -29,7 +30,6 @@ from labcore.secrets import MASK
 
 GUIDE_PIPELINE = ("catch_errors gatekeeper healthcheck proxy-logging cache container_sync bulk ratelimit authtoken "
                   "keystoneauth container-quotas account-quotas slo dlo versioned_writes proxy-logging proxy-server")
-PORTS = {"account": 6202, "container": 6201, "object": 6200}
 PUBLIC = "http://controller:8080/v1/AUTH_%(project_id)s"
 GUIDE_ENDPOINT_COMMANDS = [
     ["endpoint", "create", "--region", "RegionOne", "object-store", "public", PUBLIC],
@@ -42,10 +42,6 @@ def ini(text: str) -> configparser.ConfigParser:
     parser = configparser.ConfigParser(interpolation=None)
     parser.read_string(text)
     return parser
-
-
-def sh(command: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(["sh", "-c", command], capture_output=True, text=True, env=env)
 
 
 # ------------------------------------------------------------------ proxy

@@ -4,26 +4,21 @@ device, rebalanced, copied to every storage node before its services start. No S
 from __future__ import annotations
 
 import os
-import subprocess
 
 import pytest
 from plan_fixtures import (  # noqa: F401 - planned is a fixture
+    PORTS,
     actions,
     fresh_commands,
     plan_for,
     planned,
+    sh,
     step_named,
 )
 
 from bootstrap.actions import CopySpec, Ring
 from bootstrap.plan import Plan
 from labcore.errors import LabError
-
-PORTS = {"account": 6202, "container": 6201, "object": 6200}
-
-
-def sh(command: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(["sh", "-c", command], capture_output=True, text=True, env=env)
 
 
 RECORD = '#!/bin/sh\necho "$(basename "$0") $*" >> "$(dirname "$0")/calls"\n'

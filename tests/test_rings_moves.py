@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from plan_fixtures import PORTS
 
 from bootstrap.actions import Ring, RingDevice
 from bootstrap.changes import Refused
@@ -21,7 +22,6 @@ from bootstrap.ring_moves import Disk, next_moves, read_parts, ring_move
 DATA = Path(__file__).resolve().parent / "data" / "rings"
 DRAIN = DATA / "drain"
 PROGRAM = Path(__file__).resolve().parent.parent / "bootstrap" / "host" / "ring_parts.py"
-PORTS = {"account": 6202, "container": 6201, "object": 6200}
 NODES = {"172.31.0.5": 1, "172.31.0.6": 2, "172.31.0.7": 3}
 MADE_BY = {"py3-swift-2.38.3": 10, "py2-swift-2.19.1": 8}
 EMPTY = Disk(True, 0, 0)
