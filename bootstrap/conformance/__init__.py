@@ -1,0 +1,1 @@
+"""Conformance: the cloud judged by OpenStack's own tests (Tempest, the interop guidelines)."""
