@@ -111,6 +111,9 @@ class LabSpec(_Strict):
     tags: dict[str, str] = Field(default_factory=dict)
     # How long the lab lives after `up` before its hosts power themselves off: 45m, 8h, 2d, 1h30m; 0 or never.
     expires_after: str = "8h"
+    # keystone: the guide's whole cloud; tempauth: Swift alone, its own TempAuth accounts (no Keystone,
+    # MariaDB, RabbitMQ or etcd). A lab keeps the mode it was made with (lab/drift.py).
+    auth: Literal["keystone", "tempauth"] = "keystone"
 
     @field_validator("name")
     @classmethod

@@ -54,6 +54,9 @@ class Inventory(BaseModel):
     region: str
     os: str  # the operating system the hosts run: ubuntu-18.04 on AWS, debian-12 on the twin
     release: str
+    # keystone or tempauth (the config's auth: when `lab up` made the lab); an inventory written before
+    # the key existed is a keystone lab.
+    auth: str = "keystone"
     subnet_cidr: str  # the management network, e.g. 172.31.0.0/20
     key_file: str
     known_hosts: str

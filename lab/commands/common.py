@@ -44,3 +44,16 @@ def context(args, *, lock: bool = False) -> Context:
     paths = LabPaths.for_lab(spec.name)
     held = take_lock(paths, getattr(args, "command", None) or "run", say) if lock else None
     return Context(spec, target_for(args.target), paths, held)
+
+
+def config_drift(ctx: Context, inventory, config_path: str, *, stops: bool) -> None:
+    """The config against the lab `lab up` made (lab/drift.py), before any SSH: a difference raises
+    ConfigNotApplied (exit 1) when stops, else it is one warning line on stderr and the command goes on."""
+    from lab.drift import ConfigNotApplied, drift_line
+
+    line = drift_line(ctx.spec, inventory, config_path, ctx.target.host_os)
+    if line is None:
+        return
+    if stops:
+        raise ConfigNotApplied(f"{line}; nothing was changed on any host")
+    warn(f"warning: {line}")

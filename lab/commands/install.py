@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from lab.commands.common import console, context, say, warn
+from lab.commands.common import config_drift, console, context, say, warn
 from labcore.inventory import load_inventory
 from labcore.paths import write_private
 
 
-def _inputs(args, *, lock: bool = False, ssh: bool = False):
-    """lock: the command changes the lab (install); ssh: it logs into the hosts, so the key must be there."""
+def _inputs(args, *, lock: bool = False, ssh: bool = False, drift_stops: bool = True):
+    """lock: the command changes the lab (install); ssh: it logs into the hosts, so the key must be there.
+
+    drift_stops: a config `lab up` has not taken stops the command before any SSH (exit 1);
+    False (plan, install --check): the same line as a warning, and the command goes on."""
     ctx = context(args, lock=lock)
     inventory = load_inventory(ctx.paths.inventory, progress=warn)
+    config_drift(ctx, inventory, args.config, stops=drift_stops)
     from labcore.secrets import load_secrets
 
     secrets = load_secrets(ctx.paths.secrets, warn)
@@ -22,7 +26,7 @@ def _inputs(args, *, lock: bool = False, ssh: bool = False):
 
 
 def plan(args) -> int:
-    _, inventory, secrets = _inputs(args)
+    _, inventory, secrets = _inputs(args, drift_stops=False)
     from bootstrap.planner import build_plan
 
     built = build_plan(inventory, secrets)
@@ -37,7 +41,7 @@ def plan(args) -> int:
 
 def install(args) -> int:
     check = args.check
-    ctx, inventory, secrets = _inputs(args, lock=not check, ssh=True)
+    ctx, inventory, secrets = _inputs(args, lock=not check, ssh=True, drift_stops=not check)
     from bootstrap.components.keystone import openrc
     from bootstrap.planner import build_plan
     from bootstrap.report import render_check, render_run

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lab.commands.common import context, say, warn
+from lab.commands.common import config_drift, context, say, warn
 from labcore.errors import NotAvailableError
 from labcore.inventory import load_inventory
 
@@ -12,6 +12,7 @@ def run(args) -> int:
     if not ctx.target.connect():
         raise NotAvailableError(f"the {ctx.target.name} target is not running: `lab up` first")
     inventory = load_inventory(ctx.paths.inventory, progress=warn)
+    config_drift(ctx, inventory, args.config, stops=True)
     from lab.keypair import require_private_key
 
     require_private_key(ctx.paths, warn)

@@ -9,6 +9,9 @@ from labcore.inventory import Inventory
 
 def run(args) -> int:
     ctx = context(args, lock=not args.dry_run)
+    from lab.drift import refuse_auth_switch
+
+    refuse_auth_switch(ctx.spec, ctx.paths.inventory, args.config)  # before anything is made or even priced
     say(cost_line(ctx.spec, ctx.target))  # before anything is created, or even asked
     for line in warnings(ctx.spec):
         say(line)
