@@ -83,10 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", metavar="SECONDS", help="stop the command on a node after this long (default 300)")
     run.add_argument("--lines", metavar="N", help="last lines of output shown per node (default 5)")
     run.add_argument("words", nargs=argparse.REMAINDER, metavar="[NODE...] -- COMMAND")
-    copy = command("copy", "copy one file to or from a node, as root: lab copy SRC NODE:DST, lab copy NODE:SRC DST")
+    copy = command("copy", "copy one file to or from a node, or between two nodes, as root: lab copy SRC NODE:DST, "
+                           "lab copy NODE:SRC DST, lab copy NODE:SRC NODE:DST")
     copy.add_argument("source", metavar="SRC")
     copy.add_argument("destination", metavar="DST")
-    copy.add_argument("--mode", help="octal mode of the copy (default: the file's own on the way in, 0600 out)")
+    copy.add_argument("--mode", help="octal mode of the copy (default: the file's own on the way in and between "
+                                     "nodes, 0600 out)")
     copy.add_argument("--force", action="store_true", help="overwrite an existing local file")
     logs = command("logs", "every host's service logs (journal and /var/log), secrets masked, in one archive "
                            "under .lab/<name>/")

@@ -78,7 +78,7 @@ def parse_mode(text: str | None) -> int | None:
     return int(text, 8)
 
 
-def _split(text: str) -> tuple[str, str] | None:
+def split_node(text: str) -> tuple[str, str] | None:
     """NODE:PATH when the text before the first ':' is a name without '/' (as scp reads it); else None."""
     head, colon, tail = text.partition(":")
     if not colon or not head or "/" in head:
@@ -87,18 +87,25 @@ def _split(text: str) -> tuple[str, str] | None:
 
 
 def parse_request(source: str, destination: str, inventory: Inventory) -> CopyRequest:
-    """Which end is the node: exactly one of source and destination must be NODE:PATH (exit 2 otherwise)."""
-    src, dst = _split(source), _split(destination)
-    if (src is None) == (dst is None):
-        which = "both are" if src else "neither is"
-        raise LabError(f"lab copy SRC DST: exactly one of them is NODE:PATH, {which} (nodes: "
+    """Which end is the node: one of source and destination must be NODE:PATH (exit 2 otherwise);
+    both are lab/nodecopy.py's."""
+    src, dst = split_node(source), split_node(destination)
+    if src is None and dst is None:
+        raise LabError(f"lab copy SRC DST: one of them is NODE:PATH, neither is (nodes: "
                        f"{', '.join(n.name for n in inventory.nodes)}; a local name with a colon: ./{source})")
+    if src is not None and dst is not None:
+        raise ValueError("both ends are nodes: lab.nodecopy.parse_copy is the parser of that form")
     name, path = dst if dst else src
+    return CopyRequest(node_named(inventory, name, path), path or ".", source if dst else destination,
+                       inbound=dst is not None)
+
+
+def node_named(inventory: Inventory, name: str, path: str) -> NodeRecord:
     known = [n.name for n in inventory.nodes]
     if name not in known:
         raise LabError(f"no node named {name!r} in lab {inventory.lab} (nodes: {', '.join(known)}; a local name "
                        f"with a colon is written ./{name}:{path})")
-    return CopyRequest(inventory.node(name), path or ".", source if dst else destination, inbound=dst is not None)
+    return inventory.node(name)
 
 
 # ------------------------------------------------------------------ local -> node
@@ -167,19 +174,28 @@ def push(request: CopyRequest, remote: Remote, *, mode: int | None = None, mask:
     mask: what a host's error text passes through before it is shown (Secrets.mask)."""
     local = Path(request.local_path)
     info = _local_source(local)
-    dst, node = request.remote_path, request.node.name
-    asked = [dst, posixpath.join(dst, local.name)]
-    probe = _run(remote, probe_command(asked))
+    return deliver(remote, request.remote_path, local.name, lambda: read_bounded(local, MAX_BYTES),
+                   stat.S_IMODE(info.st_mode) if mode is None else mode, mask)
+
+
+def deliver(remote: Remote, dst: str, name: str, data: Callable[[], bytes] | bytes, mode: int,
+            mask: Mask = str) -> Copied:
+    """Write data whole at dst on remote's node (a folder dst takes name), as root, with mode and
+    the owner of the file it replaces (root:root when new); both ends' sha256 compared.
+
+    data may be a function: the bytes are read only once the destination is known to be fine."""
+    node = remote.name
+    asked = [dst, posixpath.join(dst, name)]
+    probe = run_copy(remote, probe_command(asked))
     if not probe.ok:
-        raise _failed(f"could not look at {node}:{dst}", probe.stderr, mask)
-    path, owner = upload_target(dst, local.name, node, parse_probe(probe.stdout, len(asked)))
-    data = read_bounded(local, MAX_BYTES)
+        raise failed(f"could not look at {node}:{dst}", probe.stderr, mask)
+    path, owner = upload_target(dst, name, node, parse_probe(probe.stdout, len(asked)))
+    data = data() if callable(data) else data
     digest = hashlib.sha256(data).hexdigest()
-    command = f"{write_command(path, stat.S_IMODE(info.st_mode) if mode is None else mode, owner)}; " \
-              f"sha256sum -- {shlex.quote(path)}"
-    written = _run(remote, command, stdin=base64.b64encode(data).decode("ascii"))
+    command = f"{write_command(path, mode, owner)}; sha256sum -- {shlex.quote(path)}"
+    written = run_copy(remote, command, stdin=base64.b64encode(data).decode("ascii"))
     if not written.ok:
-        raise _failed(f"could not write {node}:{path}", written.stderr, mask)
+        raise failed(f"could not write {node}:{path}", written.stderr, mask)
     if written.stdout.split()[:1] != [digest]:
         raise RemoteError(f"{node}:{path} does not hold what was sent (sha256 {written.stdout.split()[:1]} instead "
                           f"of {digest}); run `lab copy` again")
@@ -187,11 +203,17 @@ def push(request: CopyRequest, remote: Remote, *, mode: int | None = None, mask:
 
 
 # ------------------------------------------------------------------ node -> local
-def download_target(dst: str, remote_path: str, force: bool) -> Path:
-    """Where the local copy goes: a folder DST (ending in / or one that exists) takes the remote file's name."""
+def source_name(remote_path: str) -> str:
+    """The name a file read from a node keeps in a destination folder; a path that names a folder is bad input."""
     name = posixpath.basename(remote_path.rstrip("/")) if remote_path not in (".", "") else ""
     if remote_path.endswith("/") or not name or name in (".", ".."):
         raise LabError(f"{remote_path}: name a file on the node, not a folder")
+    return name
+
+
+def download_target(dst: str, remote_path: str, force: bool) -> Path:
+    """Where the local copy goes: a folder DST (ending in / or one that exists) takes the remote file's name."""
+    name = source_name(remote_path)
     target = Path(dst)
     if dst.endswith("/") and not target.is_dir():
         raise LabError(f"{dst}: no such folder")
@@ -247,16 +269,16 @@ def pull(request: CopyRequest, remote: Remote, *, mode: int | None = None, force
     """node -> local: written whole here, 0600 unless mode; an existing file only with force."""
     target = download_target(request.local_path, request.remote_path, force)
     where = f"{request.node.name}:{request.remote_path}"
-    answer = _run(remote, read_command(request.remote_path))
+    answer = run_copy(remote, read_command(request.remote_path))
     if not answer.ok:
-        raise _failed(f"could not read {where}", answer.stderr, mask)
+        raise failed(f"could not read {where}", answer.stderr, mask)
     data = parse_read(answer.stdout, where)
     if not write_atomic(target, data, mode=OUT_MODE if mode is None else mode, replace=force):
         raise LabError(f"{target} exists: --force to overwrite it")  # made meanwhile by someone else
     return Copied(str(target), len(data), hashlib.sha256(data).hexdigest())
 
 
-def _run(remote: Remote, command: str, stdin: str | None = None) -> RunResult:
+def run_copy(remote: Remote, command: str, stdin: str | None = None) -> RunResult:
     try:
         return remote.run(command, stdin=stdin, timeout=COPY_TIMEOUT)
     except CommandTimedOut:
@@ -264,7 +286,7 @@ def _run(remote: Remote, command: str, stdin: str | None = None) -> RunResult:
                           f"(`lab ssh {remote.name}`), then run `lab copy` again") from None
 
 
-def _failed(what: str, stderr: str, mask: Mask) -> RemoteError:
+def failed(what: str, stderr: str, mask: Mask) -> RemoteError:
     last = mask(stderr).strip().splitlines()[-1:] or ["no message"]
     return RemoteError(f"{what}: {last[0][:200]}; check the path and that the host runs (`lab status`), then run "
                        f"`lab copy` again")

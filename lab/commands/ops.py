@@ -104,11 +104,13 @@ def render_results(results, lines: int, mask) -> None:
 
 # ------------------------------------------------------------------ lab copy
 def copy(args) -> int:
-    from lab import filecopy
+    from lab import filecopy, nodecopy
 
     mode = filecopy.parse_mode(args.mode)
     ctx, inventory, secrets = _inputs(args)
-    request = filecopy.parse_request(args.source, args.destination, inventory)
+    request = nodecopy.parse_copy(args.source, args.destination, inventory)
+    if isinstance(request, nodecopy.RelayRequest):
+        return _relay(ctx, inventory, secrets, request, mode, args)
     if not request.inbound:
         filecopy.download_target(request.local_path, request.remote_path, args.force)  # bad input before SSH
     remote = _ssh(ctx, inventory)(request.node)
@@ -120,6 +122,23 @@ def copy(args) -> int:
     finally:
         remote.close()
     _line(f"copied {args.source} -> {done.where}: {done.size} bytes, sha256 {done.sha256}")
+    return 0
+
+
+def _relay(ctx, inventory, secrets, request, mode, args) -> int:
+    """NODE:SRC NODE:DST: read on one node, written on the other, through this machine (lab/nodecopy.py)."""
+    from lab import nodecopy
+
+    nodecopy.refuse_force(args.force)
+    factory = _ssh(ctx, inventory)
+    source, destination = factory(request.source), factory(request.node)
+    try:
+        done = nodecopy.relay(request, source, destination, mode=mode, mask=secrets.mask)
+    finally:
+        source.close()
+        if destination is not source:
+            destination.close()
+    _line(f"copied {args.source} -> {done.where} ({nodecopy.ROUTE}): {done.size} bytes, sha256 {done.sha256}")
     return 0
 
 
