@@ -14,7 +14,7 @@ QUOTA_CLASS = "tempest.api.object_storage.test_account_quotas.AccountQuotasTest"
 TOKENS_CLASS = "tempest.api.identity.v3.test_tokens.TokensV3Test"
 
 
-def _read(name: str) -> list[results.TestResult]:
+def _read(name: str) -> list[results.TempestResult]:
     return results.read_stream((STREAMS / name).read_bytes())
 
 

@@ -31,7 +31,7 @@ UNFINISHED = "started but never finished (the run was cut short)"
 
 
 @dataclass(frozen=True)
-class TestResult:
+class TempestResult:
     test_id: str
     status: str  # passed | failed | skipped
     reason: str  # first line of why: the exception of a failure, the reason of a skip; "" when passed
@@ -41,10 +41,10 @@ class TestResult:
 class SetSummary:
     name: str
     passed: int = 0
-    failed: list[TestResult] = field(default_factory=list)
-    skipped: list[TestResult] = field(default_factory=list)
+    failed: list[TempestResult] = field(default_factory=list)
+    skipped: list[TempestResult] = field(default_factory=list)
 
-    def add(self, result: TestResult) -> None:
+    def add(self, result: TempestResult) -> None:
         if result.status == PASSED:
             self.passed += 1
         else:
@@ -58,7 +58,7 @@ class SetSummary:
         return f"{self.name}: {self.passed} passed, {len(self.failed)} failed, {len(self.skipped)} skipped"
 
 
-def read_stream(data: bytes) -> list[TestResult]:
+def read_stream(data: bytes) -> list[TempestResult]:
     """Every test's final result in a subunit v2 stream, in the order they ended."""
     ended: list[dict] = []
     sink = testtools.StreamToDict(ended.append)
@@ -68,19 +68,19 @@ def read_stream(data: bytes) -> list[TestResult]:
     return [_result(one) for one in ended if one["status"] in _STATUS]
 
 
-def _result(one: dict) -> TestResult:
+def _result(one: dict) -> TempestResult:
     status = _STATUS[one["status"]]
     if one["status"] == "inprogress":
-        return TestResult(one["id"], status, UNFINISHED)
+        return TempestResult(one["id"], status, UNFINISHED)
     details = one["details"]
     if status == SKIPPED:
-        return TestResult(one["id"], status, _first_line(_text(details.get("reason"))))
+        return TempestResult(one["id"], status, _first_line(_text(details.get("reason"))))
     if status == FAILED:
-        return TestResult(one["id"], status, _exception_line(_text(details.get("traceback"))) or one["status"])
-    return TestResult(one["id"], status, "")
+        return TempestResult(one["id"], status, _exception_line(_text(details.get("traceback"))) or one["status"])
+    return TempestResult(one["id"], status, "")
 
 
-def api_summary(name: str, results: list[TestResult]) -> SetSummary:
+def api_summary(name: str, results: list[TempestResult]) -> SetSummary:
     """A set as Tempest counts it: one result per test, or per class that never set up."""
     summary = SetSummary(name)
     for result in results:
@@ -88,10 +88,10 @@ def api_summary(name: str, results: list[TestResult]) -> SetSummary:
     return summary
 
 
-def guideline_summary(name: str, guideline: Guideline, results: list[TestResult]) -> SetSummary:
+def guideline_summary(name: str, guideline: Guideline, results: list[TempestResult]) -> SetSummary:
     """The guideline's required tests, each once: its own result, its class's, or not run (failed)."""
-    own: dict[str, TestResult] = {}
-    by_class: dict[str, TestResult] = {}
+    own: dict[str, TempestResult] = {}
+    by_class: dict[str, TempestResult] = {}
     for result in results:
         fixture = _FIXTURE.match(result.test_id)
         if fixture:
@@ -106,9 +106,9 @@ def guideline_summary(name: str, guideline: Guideline, results: list[TestResult]
         if found is not None:
             summary.add(found)
         elif fixture is not None:
-            summary.add(TestResult(test.name, fixture.status, f"{fixture.test_id}: {fixture.reason}"))
+            summary.add(TempestResult(test.name, fixture.status, f"{fixture.test_id}: {fixture.reason}"))
         else:
-            summary.add(TestResult(test.name, FAILED, NOT_RUN))
+            summary.add(TempestResult(test.name, FAILED, NOT_RUN))
     return summary
 
 
