@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import TYPE_CHECKING, Literal, Union
+
+if TYPE_CHECKING:
+    from bootstrap.apt_lock import AptLock
 
 LINE = 200  # no line of the human plan is longer than this
 
@@ -80,12 +83,14 @@ class Packages:
 
     debconf: answers given first (Debian's OpenStack packages ask questions). defer_starts:
     while apt runs, policy-rc.d keeps packages from starting their services; each
-    service's own step starts it, configured.
+    service's own step starts it, configured. lock: how apt waits for dpkg's lock (the
+    profile's; bootstrap/apt_lock.py).
     """
 
     names: tuple[str, ...]
     debconf: tuple[str, ...] = ()
     defer_starts: bool = True
+    lock: AptLock | None = None
 
     def says(self) -> str:
         first = f" (after {len(self.debconf)} debconf answers)" if self.debconf else ""

@@ -165,7 +165,7 @@ def _packages(action: Packages, answers: dict, ctx: Context) -> Change | None:
     if missing:
         if action.debconf:
             sends.append(Run(debconf_command(action.debconf)))
-        install = apt_install(missing)
+        install = apt_install(missing, action.lock)
         sends.append(Run(starts_deferred(install) if action.defer_starts else install))
         says = f"install packages {' '.join(missing)}"
     else:

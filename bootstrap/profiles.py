@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bootstrap import hostprograms
+from bootstrap.apt_lock import AptLock, guarded
 from labcore.errors import LabError
+
+# Where `add-apt-repository cloud-archive:rocky` points apt on Ubuntu 18.04: the pocket's
+# Release file exists while the Ubuntu Cloud Archive still serves Rocky (end of life since
+# 2020). The host asks it before anything else (bootstrap/host/apt_pocket.py), so a pocket
+# that is gone stops the install in one line instead of halfway through apt.
+CLOUD_ARCHIVE_RELEASE = "http://ubuntu-cloud.archive.canonical.com/ubuntu/dists/bionic-updates/rocky/Release"
+POCKET_SECONDS = 20
 
 
 @dataclass(frozen=True)
@@ -20,8 +29,10 @@ class Profile:
     # What /etc/os-release says on a host of this profile (ID, VERSION_ID): first boot checks it.
     os_id: str
     version_id: str
-    # Package archive: commands that make the release's packages installable, `apt-get update`
-    # first (the first apt command on a fresh host), and the upgrade.
+    # Package archive: commands that make the release's packages installable (on Ubuntu 18.04
+    # first the question whether the cloud archive still has the pocket), `apt-get update`
+    # first of the apt commands on a fresh host, and the upgrade. As written here, without
+    # the lock wait: archive() gives what is sent.
     archive_commands: tuple[str, ...]
     archive_check: str | None
     # Packages, by what they are for; two apt-gets per host install them (environment_packages, then service_packages).
@@ -37,7 +48,7 @@ class Profile:
     # debconf answers given before installing (Debian's OpenStack packages ask questions).
     debconf_selections: tuple[str, ...]
     # Services.
-    database_service: str
+    database_service: str  # the unit's own name, never an alias: systemd refuses to enable an alias
     # Where MariaDB keeps accounts: mysql.user up to 10.3 (Ubuntu 18.04: 10.1), mysql.global_priv
     # from 10.4 (Debian 12: 10.11), where mysql.user is a view that refuses DELETE.
     database_accounts: str
@@ -51,6 +62,17 @@ class Profile:
     rsync_enable: str = "systemd"
     chrony_conf: str = "/etc/chrony/chrony.conf"
     python: str = "python3"
+    # How each apt command waits for dpkg's lock: apt's own option from apt 1.9.11 (Debian 12:
+    # apt 2.6), the lab's wait before each apt command on apt 1.6 (Ubuntu 18.04).
+    apt_lock: AptLock = AptLock(option=True)
+
+    def apt(self, command: str) -> str:
+        """command as sent to a host of this profile: with its bounded wait for dpkg's lock."""
+        return guarded(self.apt_lock, command)
+
+    def archive(self) -> tuple[str, ...]:
+        """The archive commands as sent (each apt command with its lock wait)."""
+        return tuple(self.apt(c) for c in self.archive_commands)
 
     def environment_packages(self, role: str) -> tuple[str, ...]:
         """The environment chapter's packages but the client: NTP, and on the controller the
@@ -89,6 +111,7 @@ UBUNTU_1804_ROCKY = Profile(
     os_id="ubuntu",
     version_id="18.04",
     archive_commands=(
+        hostprograms.call("python3", "apt_pocket.py", CLOUD_ARCHIVE_RELEASE, str(POCKET_SECONDS), "debian-12"),
         "apt-get update",
         "DEBIAN_FRONTEND=noninteractive apt-get install -y software-properties-common",
         "add-apt-repository -y cloud-archive:rocky",
@@ -107,7 +130,7 @@ UBUNTU_1804_ROCKY = Profile(
                           "python-keystonemiddleware", "memcached"),
     swift_storage_packages=("xfsprogs", "rsync", "swift", "swift-account", "swift-container", "swift-object"),
     debconf_selections=(),
-    database_service="mysql",
+    database_service="mariadb",  # mariadb-server-10.1's unit; mysql.service is its alias
     database_accounts="mysql.user",
     keystone_web="apache",
     keystone_service="apache2",
@@ -115,6 +138,7 @@ UBUNTU_1804_ROCKY = Profile(
     swift_storage_services=(),
     rsync_enable="default-file",
     python="python",
+    apt_lock=AptLock(option=False),  # apt 1.6
 )
 
 # Debian's packages would configure their databases themselves through dbconfig-common;
@@ -146,6 +170,7 @@ DEBIAN_12 = Profile(
     debconf_selections=_DEBIAN_DEBCONF,
     database_service="mariadb",
     database_accounts="mysql.global_priv",
+    apt_lock=AptLock(option=True),  # apt 2.6
     keystone_web="uwsgi",
     keystone_service="keystone",
     etcd_service="etcd",

@@ -11,6 +11,7 @@ import hashlib
 import shlex
 
 from bootstrap.actions import SqlQuery
+from bootstrap.apt_lock import AptLock, guarded
 
 STAMP_DIR = "/var/lib/lab"
 POLICY_RC_D = "/usr/sbin/policy-rc.d"
@@ -54,10 +55,11 @@ def read_command(path: str) -> str:
 
 
 # ------------------------------------------------------------------ packages
-def apt_install(packages: tuple[str, ...] | list[str]) -> str:
-    """Non-interactive install that keeps existing config files (the guide's answers to dpkg)."""
-    return ("DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
-            "-o Dpkg::Options::=--force-confold " + join(packages))
+def apt_install(packages: tuple[str, ...] | list[str], lock: AptLock | None = None) -> str:
+    """Non-interactive install that keeps existing config files (the guide's answers to dpkg),
+    waiting for dpkg's lock as the profile says (lock)."""
+    return guarded(lock, "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
+                         "-o Dpkg::Options::=--force-confold " + join(packages))
 
 
 def debconf_command(selections: tuple[str, ...]) -> str:

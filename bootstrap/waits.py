@@ -45,7 +45,9 @@ def _by_exit(wait: Wait, exited: int, stdout: str, stderr: str) -> Verdict:
 
 def _first_boot(wait: Wait, exited: int, stdout: str, stderr: str) -> Verdict:
     """first_boot.py's JSON: the OS must be the profile's (else fatal at once), cloud-init
-    must not be running, and no process may hold a dpkg or apt lock."""
+    must not be running, no process may hold a dpkg or apt lock, and apt's periodic jobs
+    (apt-daily, apt-daily-upgrade) must be done: their timers are masked before this wait,
+    so once done they stay done, and none is stopped in the middle of a dpkg run."""
     try:
         facts = json.loads(stdout)
         os_facts, locks = facts["os"], facts.get("locks") or []
@@ -62,6 +64,7 @@ def _first_boot(wait: Wait, exited: int, stdout: str, stderr: str) -> Verdict:
         late.append("cloud-init is still running")
     for lock in locks:
         late.append(f"{lock.get('path')} is held by {lock.get('command') or '?'} (pid {lock.get('pid')})")
+    late += [f"{unit} is running" for unit in facts.get("apt_jobs") or []]
     return Verdict(not late, "; ".join(late))
 
 

@@ -24,8 +24,11 @@ Connect = Callable[[NodeRecord], Remote]  # a NEW connection each call: a reboot
 # The kernel's boot id, and when PID 1 started (clock ticks since the kernel booted): a
 # container's reboot keeps the first and changes the second, a real one changes both.
 MARKER_COMMAND = "cat /proc/sys/kernel/random/boot_id; cut -d' ' -f22 /proc/1/stat"
-# Boot finished: `running`, or `degraded` (some unit failed; said, not fatal here).
-SETTLED_COMMAND = "systemctl is-system-running --wait 2>/dev/null || true"
+# Boot finished: `running`, or `degraded` (some unit failed; said, not fatal here). Asked
+# until it is neither of BOOTING: `is-system-running --wait` needs systemd 240, and on
+# systemd 237 (Ubuntu 18.04) it returns at once while boot-time jobs still run.
+SETTLED_COMMAND = "systemctl is-system-running 2>/dev/null || true"
+BOOTING = ("initializing", "starting")
 BACK_TIMEOUT_SECONDS = 600.0
 POLL_SECONDS = 3.0
 PROBE_TIMEOUT_SECONDS = 10.0
@@ -69,10 +72,26 @@ def _wait_back(node: NodeRecord, before: str, connect: Connect, started: float, 
     seconds = time.monotonic() - started
     remote = connect(node)
     try:
-        state = remote.run(SETTLED_COMMAND, sudo=False, timeout=SETTLE_TIMEOUT_SECONDS).stdout.strip() or "unknown"
+        state = settle(node, remote, progress)
     finally:
         remote.close()
     return Rebooted(node.name, seconds, state)
+
+
+def settle(node: NodeRecord, remote: Remote, progress: Progress) -> str:
+    """What systemd says once its boot-time jobs are done, asked every POLL_SECONDS while it
+    says initializing or starting, at most SETTLE_TIMEOUT_SECONDS (then the last answer)."""
+    started = said = time.monotonic()
+    while True:
+        state = remote.run(SETTLED_COMMAND, sudo=False, timeout=PROBE_TIMEOUT_SECONDS).stdout.strip() or "unknown"
+        now = time.monotonic()
+        if state not in BOOTING or now - started >= SETTLE_TIMEOUT_SECONDS:
+            return state
+        if now - said >= 30:
+            progress(f"  {node.name}: systemd says {state} ({now - started:.0f} s, at most "
+                     f"{SETTLE_TIMEOUT_SECONDS:.0f} s)")
+            said = now
+        time.sleep(POLL_SECONDS)
 
 
 def reboot_nodes(ec2, nodes: list[NodeRecord], connect: Connect, *, progress: Progress) -> list[Rebooted]:
@@ -93,5 +112,8 @@ def reboot_nodes(ec2, nodes: list[NodeRecord], connect: Connect, *, progress: Pr
         done = list(pool.map(lambda n: _wait_back(n, before[n.name], connect, started, progress), nodes))
     for host in done:
         note = "" if host.state == "running" else f" (systemd says {host.state}: `systemctl --failed` names the units)"
+        if host.state in BOOTING:
+            note = (f" (systemd still says {host.state} after {SETTLE_TIMEOUT_SECONDS:.0f} s: `systemctl list-jobs` "
+                    "names what it is still starting)")
         progress(f"  {host.node}: back after {host.seconds:.0f} s{note}")
     return done

@@ -282,7 +282,18 @@ BASE_FAKES = {
     "add-apt-repository": 'mkdir -p "$HOST_ROOT/etc/apt/sources.list.d" && echo "deb http://ubuntu-cloud.archive'
                           '.canonical.com/ubuntu bionic-updates/rocky main" '
                           '> "$HOST_ROOT/etc/apt/sources.list.d/cloudarchive-rocky.list"',
+    # Units as files under the host's directory: this machine's systemd is never asked, let alone
+    # told to mask anything (the tests may run as root). A fresh image runs apt's timers.
+    "systemctl": 'd="$HOST_ROOT/systemd"; verb=$1; shift; '
+                 'quiet=0; if [ "$1" = --quiet ]; then quiet=1; shift; fi; case $verb in '
+                 'mask) mkdir -p "$d/masked"; echo "mask $*" >> "$d/log"; for u; do touch "$d/masked/$u"; done;; '
+                 'stop) echo "stop $*" >> "$d/log"; for u; do rm -f "$d/active/$u"; done;; '
+                 'is-active) r=3; for u; do s=inactive; if [ -e "$d/active/$u" ]; then s=active; r=0; fi; '
+                 '[ $quiet = 1 ] || echo $s; done; exit $r;; '
+                 'is-enabled) r=1; for u; do if [ -e "$d/masked/$u" ]; then echo masked; else echo enabled; r=0; fi; '
+                 'done; exit $r;; *) echo "the fake systemctl does not know: $verb $*" >&2; exit 9;; esac',
 }
+IMAGE_UNITS = ("apt-daily.timer", "apt-daily-upgrade.timer", "unattended-upgrades.service")
 
 
 def _python36() -> str | None:
@@ -298,8 +309,9 @@ def base_hosts(tmp_path: Path, os_name: str, ips: dict[str, str] | None = None) 
     from plan_fixtures import IPS
 
     scripts = dict(BASE_FAKES)
-    if _python36():
-        scripts["python3"] = f'exec {_python36()} "$@"'
+    # The archive preflight is never sent to the real archive: it is logged and passes.
+    scripts["python3"] = ('case "$1" in */apt_pocket.py) echo "$*" >> "$HOST_ROOT/apt-pocket.log"; exit 0;; esac; '
+                          f'exec {_python36() or shutil.which("python3")} "$@"')
     bin_dir = fake_bin(tmp_path / "bin", scripts)
     made = {}
     for name, ip in (ips or IPS).items():
@@ -308,5 +320,7 @@ def base_hosts(tmp_path: Path, os_name: str, ips: dict[str, str] | None = None) 
         host.write("/etc/os-release", OS_RELEASE[os_name])
         host.write("/etc/hostname", f"ip-{ip.replace('.', '-')}\n")
         host.write("/running-hostname", f"ip-{ip.replace('.', '-')}\n")
+        for unit in IMAGE_UNITS:
+            host.write(f"/systemd/active/{unit}", "")
         made[name] = host
     return made

@@ -26,7 +26,7 @@ def test_lab_up_sets_the_base_state_and_lab_install_finds_it_done(tmp_path, monk
     reports = prepare.prepare_hosts(inv, lambda node: hosts[node.name], progress=lambda line: None,
                                     log_dir=tmp_path / "logs")
 
-    assert [str(r) for r in reports] == [f"{n}: host-programs, hostname, hosts-file set" for n in IPS]
+    assert [str(r) for r in reports] == [f"{n}: host-programs, first-boot, hostname, hosts-file set" for n in IPS]
     assert sorted(storage_after) == sorted((n, n) for n in IPS)
     for name, host in hosts.items():
         assert host.read("/etc/hosts") == render_hosts(IMAGE_HOSTS, inv)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -53,6 +55,15 @@ class FreshHost:
         script.write_text(f"#!/bin/sh\n[ \"$1\" = status ] || exit 9\nprintf '%s' '{output}'\nexit {code}\n")
         script.chmod(0o755)
 
+    def systemctl(self, states: str) -> None:
+        """A systemctl that answers `is-active UNIT...` with these lines (one state per unit)."""
+        script = self.bin / "systemctl"
+        script.write_text(f"#!/bin/sh\n[ \"$1\" = is-active ] || exit 9\nprintf '{states}'\nexit 3\n")
+        script.chmod(0o755)
+
+    def wait_locks(self, version: str, *args: str) -> subprocess.CompletedProcess:
+        return run(version, "first_boot.py", "--wait-locks", *args, env={"FIRST_BOOT_ROOT": str(self.root)})
+
     def facts(self, version: str, os_id: str = "debian", version_id: str = "12") -> dict:
         result = run(version, "first_boot.py", os_id, version_id,
                      env={"FIRST_BOOT_ROOT": str(self.root), "PATH": str(self.bin)})
@@ -73,6 +84,7 @@ def test_first_boot_on_a_quiet_host_of_the_right_os(host, version):
         "os": {"id": "debian", "version_id": "12", "pretty_name": "Debian GNU/Linux 12 (bookworm)", "matches": True},
         "cloud_init": "done",
         "locks": [],
+        "apt_jobs": [],
     }
 
 
@@ -138,3 +150,70 @@ def test_first_boot_leaves_absent_lock_files_absent(host, version):
 def test_first_boot_needs_the_profile_os(version):
     result = run(version, "first_boot.py", "debian")
     assert (result.returncode, result.stderr) == (2, "usage: first_boot.py OS_ID VERSION_ID (e.g. ubuntu 18.04)\n")
+
+
+@on()
+def test_first_boot_names_apt_daily_jobs_still_running(host, version):
+    """Between two of its apt commands apt-daily holds no lock, yet it is not done."""
+    host.systemctl("activating\\ninactive\\n")
+    assert host.facts(version)["apt_jobs"] == ["apt-daily.service"]
+    host.systemctl("inactive\\nactive\\n")
+    assert host.facts(version)["apt_jobs"] == ["apt-daily-upgrade.service"]
+    host.systemctl("inactive\\ninactive\\n")
+    assert host.facts(version)["apt_jobs"] == []
+
+
+class Holder:
+    """A process holding an fcntl lock on path as apt does, until release()."""
+
+    def __init__(self, path: Path):
+        self.process = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout.readline() == "held\n"
+
+    def release(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=10)
+
+
+@on()
+def test_the_lock_wait_returns_at_once_when_no_lock_is_held(host, version):
+    started = time.monotonic()
+    result = host.wait_locks(version, "30")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert time.monotonic() - started < 10
+
+
+@on()
+def test_the_lock_wait_returns_once_the_holder_lets_go(host, version):
+    holder = Holder(host.root / "var/lib/dpkg/lock")
+    timer = threading.Timer(1.5, holder.release)
+    timer.start()
+    try:
+        started = time.monotonic()
+        result = host.wait_locks(version, "30")
+        took = time.monotonic() - started
+    finally:
+        timer.join()
+    assert result.returncode == 0, result.stderr
+    assert 1.0 < took < 20
+
+
+@on()
+def test_the_lock_wait_gives_up_after_its_seconds_naming_the_holder(host, version):
+    holder = Holder(host.root / "var/lib/dpkg/lock-frontend")
+    try:
+        result = host.wait_locks(version, "1")
+    finally:
+        holder.release()
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("apt's lock: still held after 1 s: /var/lib/dpkg/lock-frontend is held by "
+                           f"unattended-upgr (pid {holder.process.pid})")
+
+
+@on()
+@pytest.mark.parametrize("seconds", ["soon", "-1", ""])
+def test_the_lock_wait_needs_whole_seconds(host, version, seconds):
+    result = host.wait_locks(version, seconds)
+    assert (result.returncode, result.stderr) == (2, "usage: first_boot.py --wait-locks SECONDS (a whole number)\n")

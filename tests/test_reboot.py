@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 
 import pytest
 
@@ -20,9 +21,11 @@ def node(name: str) -> NodeRecord:
 class Host:
     """A host whose boot marker changes once EC2 has rebooted it and `down_polls` probes have failed."""
 
-    def __init__(self, name: str, down_polls: int = 2, comes_back: bool = True):
+    def __init__(self, name: str, down_polls: int = 2, comes_back: bool = True, booting: tuple[str, ...] = ()):
         self.name, self.down_polls, self.comes_back = name, down_polls, comes_back
         self.boots, self.rebooting = 1, False
+        self.booting = list(booting)  # what systemd says before "running", one answer per question
+        self.asked_state = 0
         self.lock = threading.Lock()
 
     def reboot(self) -> None:
@@ -32,7 +35,8 @@ class Host:
     def answer(self, command: str) -> RunResult:
         with self.lock:
             if command == reboot.SETTLED_COMMAND:
-                return RunResult(0, "running\n")
+                self.asked_state += 1
+                return RunResult(0, (self.booting.pop(0) if self.booting else "running") + "\n")
             if self.rebooting:
                 if self.down_polls > 0 or not self.comes_back:
                     self.down_polls -= 1
@@ -104,3 +108,33 @@ def test_the_marker_changes_when_only_pid_1_restarted_as_in_a_container():
     host.reboot()
     after = reboot.boot_marker(Connection(host))
     assert before.split()[0] == after.split()[0] and before != after
+
+
+def test_the_settle_wait_asks_systemd_until_it_is_neither_initializing_nor_starting():
+    """`is-system-running --wait` needs systemd 240 (Ubuntu 18.04 has 237): the lab asks again."""
+    assert "--wait" not in reboot.SETTLED_COMMAND
+    hosts = {"object1": Host("object1", down_polls=0, booting=("initializing", "starting", "starting"))}
+    (done,) = reboot.reboot_nodes(FakeEc2(hosts), [node("object1")], lambda n: Connection(hosts[n.name]),
+                                  progress=lambda _: None)
+    assert done.state == "running" and hosts["object1"].asked_state == 4
+
+
+def test_a_degraded_host_is_settled_and_said_with_where_to_look():
+    hosts = {"object1": Host("object1", down_polls=0, booting=("starting", "degraded"))}
+    lines = []
+    (done,) = reboot.reboot_nodes(FakeEc2(hosts), [node("object1")], lambda n: Connection(hosts[n.name]),
+                                  progress=lines.append)
+    assert done.state == "degraded"
+    assert any("systemd says degraded: `systemctl --failed` names the units" in line for line in lines)
+
+
+def test_the_settle_wait_is_bounded_and_says_every_30_s_what_systemd_says(monkeypatch):
+    now = [0.0]  # time moves only when the wait sleeps
+    monkeypatch.setattr(reboot, "time", SimpleNamespace(monotonic=lambda: now[0],
+                                                        sleep=lambda s: now.__setitem__(0, now[0] + s)))
+    monkeypatch.setattr(reboot, "POLL_SECONDS", 3.0)
+    host, lines = Host("object1", booting=("starting",) * 1000), []
+    state = reboot.settle(node("object1"), Connection(host), lines.append)
+    assert state == "starting"
+    assert reboot.SETTLE_TIMEOUT_SECONDS <= now[0] < reboot.SETTLE_TIMEOUT_SECONDS + 3.0 + 1e-9
+    assert len(lines) == 9 and lines[0] == "  object1: systemd says starting (30 s, at most 300 s)"

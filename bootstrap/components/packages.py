@@ -30,7 +30,8 @@ def install_step(ctx: PlanContext, role: str, phase: str) -> Step:
     else:
         name, names = f"install-{role}-service-packages", ctx.profile.service_packages(role)
         debconf = ctx.profile.debconf_selections
-    return Step(name, phase, ctx.hosts(role), (Packages(names, debconf),), guide=guide.PACKAGES)
+    return Step(name, phase, ctx.hosts(role), (Packages(names, debconf, lock=ctx.profile.apt_lock),),
+                guide=guide.PACKAGES)
 
 
 def chrony_conf(ctx: PlanContext, controller: bool) -> str:
