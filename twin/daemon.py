@@ -13,6 +13,10 @@ What the API's state does not show reaches the loop from both sides: the server 
 over RebootInstances and answers GetConsoleOutput from the bodies' consoles (twin/server.py),
 and the body layer pokes the loop when a container ends by itself (twin/watch.py), so a
 reboot or a poweroff is acted on within a second.
+
+With real bodies (--bodies host) it also serves the instance metadata service
+(twin/imds_server.py) on the gateway of every subnet with running bodies, from before the
+pass that boots them, so cloud-init in a body finds it on its first try.
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ import threading
 import time
 from pathlib import Path
 
-from twin import server, shutdown
+from twin import netns, server, shutdown
 from twin.desired import Observed, observe
 from twin.errors import TwinStateError
+from twin.imds_server import MetadataService, moto_lookup
 from twin.layers import BODY_LAYERS, open_body_layer
 from twin.model import BodyLayer, InstanceBody
 from twin.reconciler import Reconciler
@@ -44,8 +49,9 @@ IDLE_GRACE_SECONDS = 60.0
 
 class Daemon:
     def __init__(self, files: StateFiles, layer: BodyLayer, endpoint: str, idle_grace: float,
-                 poked: threading.Event | None = None):
+                 poked: threading.Event | None = None, metadata: bool = False):
         self.files, self.layer, self.endpoint = files, layer, endpoint
+        self.metadata = MetadataService(moto_lookup(self._region_clients)) if metadata else None
         self.idle_grace = idle_grace
         self.reconciler = Reconciler(layer, on_shutdown=self.instance_shut_down)
         self.stopping = threading.Event()
@@ -84,6 +90,9 @@ class Daemon:
             self._clients[region] = server.ec2_client(self.endpoint, region, reconciler=True)
         return self._clients[region]
 
+    def _region_clients(self) -> list[tuple[object, str]]:
+        return [(self._client(region), region) for region in self.files.read_regions()]
+
     def instance_shut_down(self, body: InstanceBody) -> str:
         """A body powered itself off: stop or terminate its instance, as EC2 would."""
         return shutdown.instance_initiated_shutdown(self._client(body.region), body.instance_id)
@@ -98,6 +107,8 @@ class Daemon:
             log.error("could not read the EC2 state (%s); skipping this pass", exc)
             self.changed = True  # try again soon, not only after the next request
             return False
+        if self.metadata is not None:
+            self.metadata.serve_on({netns.gateway(b.subnet_cidr).split("/")[0] for b in observed.bodies if b.running})
         try:
             report = self.reconciler.reconcile(observed)
         except TwinStateError as exc:  # a damaged body.json: change nothing until `lab down` cleans up
@@ -150,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     daemon: Daemon | None = None
     moto, endpoint = server.start_server(on_request=poked.set, console=layer.console_output,
                                          on_reboot=lambda ids: daemon.reboot_requested(ids) if daemon else None)
-    daemon = Daemon(files, layer, endpoint, args.idle_grace, poked)
+    daemon = Daemon(files, layer, endpoint, args.idle_grace, poked, metadata=args.bodies == "host")
     signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
     signal.signal(signal.SIGINT, lambda *_: daemon.stop())
     try:
@@ -162,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         log.info("twin EC2 API at %s (pid %d, bodies %s, region %s)", endpoint, os.getpid(), args.bodies, args.region)
         daemon.run()
     finally:
+        if daemon.metadata is not None:
+            daemon.metadata.stop()
         _shut_down(files, layer, moto)
     return 0
 

@@ -1,4 +1,10 @@
-"""The twin's network: one bridge carrying the subnet, a namespace and veth pair per instance, NAT out."""
+"""The twin's network: one bridge carrying the subnet, a namespace and veth pair per instance, NAT out.
+
+Each instance's namespace also sends 169.254.169.254:80 (EC2's metadata service) to the
+daemon's metadata server on the bridge's gateway (twin/imds_server.py), by a DNAT rule in
+that namespace's own nftables. 169.254.169.254 is never put on an interface or a route of
+this machine: the machine may be a cloud VM whose own agents use their own metadata service.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,12 @@ import ipaddress
 from pathlib import Path
 
 from twin.hostcmd import sh
+from twin.imds import IMDS_PORT
 
 BRIDGE = "labbr0"
 NAT_TABLE = "lab_sim_nat"
+METADATA_ADDRESS = "169.254.169.254"
+METADATA_TABLE = "lab_sim_imds"  # in each instance's namespace, never in this machine's
 
 
 def gateway(subnet_cidr: str) -> str:
@@ -59,6 +68,16 @@ def ensure_instance_net(instance_id: str, private_ip: str, subnet_cidr: str) -> 
     sh("ip", "-n", ns, "link", "set", "lo", "up")
     sh("ip", "-n", ns, "link", "set", "eth0", "up")
     sh("ip", "-n", ns, "route", "replace", "default", "via", gateway(subnet_cidr).split("/")[0])
+    sh("ip", "netns", "exec", ns, "nft", "-f", "-", input=metadata_rules(subnet_cidr))
+
+
+def metadata_rules(subnet_cidr: str) -> str:
+    """nft input for an instance's namespace: its 169.254.169.254:80 is the gateway's metadata
+    server (replacing the table at once, so a restarted daemon can apply it again)."""
+    target = f"{gateway(subnet_cidr).split('/')[0]}:{IMDS_PORT}"
+    return (f"table ip {METADATA_TABLE}\ndelete table ip {METADATA_TABLE}\n"
+            f"table ip {METADATA_TABLE} {{\n  chain output {{\n    type nat hook output priority -100;\n"
+            f"    ip daddr {METADATA_ADDRESS} tcp dport 80 dnat to {target}\n  }}\n}}\n")
 
 
 def remove_instance_net(instance_id: str) -> list[str]:

@@ -66,8 +66,14 @@ class TwinTarget(Target):
         return self
 
     def describe(self, spec) -> str:
-        return (f"target sim: a local twin of EC2 at {self.endpoint_url}; its hosts run Debian 12 "
-                f"(the config's {spec.openstack.os} applies to TARGET=aws)")
+        """One line; when the config's os is one the twin cannot boot, it says so and what to write
+        instead of the twin switching silently."""
+        where = f"target sim: a local twin of EC2 at {self.endpoint_url}"
+        if spec.openstack.os == self.host_os:
+            return f"{where}; its hosts run Debian 12 (debian-12 profile), as the config says"
+        return (f"{where}; the twin boots only Debian 12, so its hosts run Debian 12 with the {self.host_os} "
+                f"profile, not the config's {spec.openstack.os} (which applies to TARGET=aws); "
+                f"say `openstack: {{os: {self.host_os}}}` in the config to run the same OS on both")
 
     def caller_cidr(self, subnet_cidr: str) -> str:
         """The caller is this machine, reaching the hosts from the bridge's gateway address."""
