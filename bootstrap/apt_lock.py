@@ -3,10 +3,12 @@
 At first boot the lab masks apt's timers and unattended-upgrades (bootstrap/components/base.py),
 but a lock can still be held when an apt command starts: the lab's own apt on the same host, a
 user's `apt` in another shell, a job started before the timers were masked. apt 1.9.11 and
-later wait themselves with `-o DPkg::Lock::Timeout=SECONDS`; apt 1.6 (Ubuntu 18.04) has no
-such option and fails at once, so there the lab's lock wait (first_boot.py --wait-locks) runs
-before each apt command. Which one a host gets is the profile's choice (plain data), so the
-plan, `lab plan --shell` and the plan tests show it.
+later wait for dpkg's lock themselves with `-o DPkg::Lock::Timeout=SECONDS`; apt 1.6 (Ubuntu
+18.04) has no such option and fails at once, so there the lab's lock wait (first_boot.py
+--wait-locks) runs before each apt command. The option does not cover the lists lock that
+`apt-get update` takes (/var/lib/apt/lists/lock: "Could not get lock" at once, seen with the
+option set), so an update gets the lab's wait too. Which one a host gets is the profile's
+choice (plain data), so the plan, `lab plan --shell` and the plan tests show it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from bootstrap import hostprograms
 LOCK_SECONDS = 300  # a dist-upgrade of the lab's own can hold the lock for minutes
 # `apt-get` as a command word (not inside a path or a longer name).
 _APT_GET = re.compile(r"(?<![\w/.-])apt-get(?= )")
+# `apt-get [options] update`: takes the lists lock, which DPkg::Lock::Timeout does not wait for.
+_UPDATE = re.compile(r"(?<![\w/.-])apt-get(?: +-o +\S+| +-\S+)* +update\b")
 # The commands that take dpkg's or apt's lock: apt-get, and add-apt-repository (it runs
 # `apt-get update` itself on Ubuntu 18.04).
 _TAKES_LOCK = re.compile(r"(?<![\w/.-])(apt-get|add-apt-repository)(?= )")
@@ -46,5 +50,7 @@ def guarded(lock: AptLock | None, command: str) -> str:
     if lock is None or not takes_lock(command):
         return command
     if lock.option and "add-apt-repository" not in command:
-        return _APT_GET.sub(f"apt-get -o DPkg::Lock::Timeout={lock.seconds}", command)
+        command = _APT_GET.sub(f"apt-get -o DPkg::Lock::Timeout={lock.seconds}", command)
+        if not _UPDATE.search(command):
+            return command
     return f"{lock.wait_command()} && {command}"

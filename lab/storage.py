@@ -9,10 +9,16 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+from bootstrap.apt_lock import AptLock, guarded
 from labcore.devices import nitro_by_id_name
 from labcore.errors import RemoteError
 from labcore.inventory import VolumeRecord
 from labcore.remote import Remote
+
+# Before the profile's install: the lab's lock wait (any apt version) before each apt command.
+_LOCK = AptLock(option=False)
+INSTALL_XFSPROGS = (f"{guarded(_LOCK, 'apt-get update -q')} && "
+                    f"{guarded(_LOCK, 'DEBIAN_FRONTEND=noninteractive apt-get install -y -q xfsprogs')}")
 
 MOUNT_ROOT = "/srv/node"
 # The guide's options without nobarrier (refused by kernels 4.19 and newer), and nofail so
@@ -97,8 +103,7 @@ def prepare_storage(remote: Remote, volumes: list[VolumeRecord]) -> list[VolumeR
     """Every volume of one host: devices, filesystems, one fstab write, mounts, findmnt --verify."""
     if not volumes:
         return []
-    _must(remote, "command -v mkfs.xfs >/dev/null || (apt-get update -q && "
-                  "DEBIAN_FRONTEND=noninteractive apt-get install -y -q xfsprogs)", "installing xfsprogs")
+    _must(remote, f"command -v mkfs.xfs >/dev/null || ({INSTALL_XFSPROGS})", "installing xfsprogs")
     reports = [prepare_volume(remote, v) for v in volumes]
     existing = _must(remote, "cat /etc/fstab 2>/dev/null || true", "reading /etc/fstab")
     wanted = render_fstab(existing, {f"{MOUNT_ROOT}/{r.name}": fstab_line(r.uuid, r.name) for r in reports})

@@ -40,7 +40,9 @@ def test_on_debian_12_every_apt_get_waits_for_the_lock_itself():
     for command in commands:
         assert len(re.findall(r"apt-get ", command)) == len(
             re.findall(r"apt-get -o DPkg::Lock::Timeout=300 ", command)), command
-        assert "--wait-locks" not in command
+    # The option waits for dpkg's lock only; apt-get update takes the lists lock: the lab's wait too.
+    assert commands[0] == WAIT + "apt-get -o DPkg::Lock::Timeout=300 update"
+    assert not [c for c in commands[1:] if "--wait-locks" in c]
 
 
 def test_on_ubuntu_18_04_the_labs_lock_wait_runs_before_each_apt_command():
@@ -59,6 +61,9 @@ def test_a_command_without_apt_is_sent_as_written():
     assert guarded(AptLock(option=True, seconds=5), "DEBIAN_FRONTEND=noninteractive apt-get install -y x") == (
         "DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=5 install -y x")
     assert guarded(AptLock(option=True), "add-apt-repository -y cloud-archive:rocky").startswith(WAIT)
+    assert guarded(AptLock(option=True), "apt-get update -q") == WAIT + "apt-get -o DPkg::Lock::Timeout=300 update -q"
+    assert guarded(AptLock(option=True), "apt-get install -y update-notifier") == (
+        "apt-get -o DPkg::Lock::Timeout=300 install -y update-notifier")
 
 
 @pytest.mark.parametrize("os_name", ["ubuntu-18.04", "debian-12"])
