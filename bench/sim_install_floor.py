@@ -32,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bootstrap.components import tempauth  # noqa: E402
 from bootstrap.components.packages import starts_deferred  # noqa: E402
 from bootstrap.context import apt_install  # noqa: E402
 from bootstrap.profiles import DEBIAN_12  # noqa: E402
@@ -49,8 +50,18 @@ LAB_HOSTS = (("i-0f100rbench0001", "controller", "t3.large", "172.31.15.241"),
              ("i-0f100rbench0003", "object", "t3.medium", "172.31.15.243"))
 
 
-def packages(roles: list[str]) -> list[str]:
-    return list(dict.fromkeys(p for role in roles for p in DEBIAN_12.packages_for(role)))
+def packages(roles: list[str], auth: str = "keystone") -> list[str]:
+    """The roles' packages in a lab of this auth mode (a TempAuth lab has no Keystone and its environment)."""
+    def of(role: str) -> tuple[str, ...]:
+        return tempauth.packages_for(DEBIAN_12, role) if auth == "tempauth" else DEBIAN_12.packages_for(role)
+
+    return list(dict.fromkeys(p for role in roles for p in of(role)))
+
+
+def lab_hosts(spec) -> tuple[tuple[str, str, str, str], ...]:
+    """A config's hosts as LAB_HOSTS has the default lab's: (instance id, role, instance type, address)."""
+    return tuple((f"i-0f100rbench{i + 1:04d}", node.role, node.type, f"172.31.15.{241 + i}")
+                 for i, node in enumerate(spec.nodes.values()))
 
 
 def run_in(init_pid: int, script: str) -> float:
@@ -59,13 +70,14 @@ def run_in(init_pid: int, script: str) -> float:
     return time.monotonic() - started
 
 
-def _install(state: Path, body: InstanceBody, roles: list[str], defer_starts: bool) -> tuple[float, float]:
+def _install(state: Path, body: InstanceBody, roles: list[str], defer_starts: bool,
+             auth: str = "keystone") -> tuple[float, float]:
     """(apt-get update seconds, apt-get install seconds) of roles' packages in body's fresh container."""
     init = container.wait_for_init(int((state / "bodies" / body.instance_id / "nspawn.pid").read_text()))
     selections = "\n".join(DEBIAN_12.debconf_selections)
     run_in(init, f"printf '%s\\n' {shlex.quote(selections)} | debconf-set-selections")
     update = run_in(init, "apt-get update -q >/dev/null")
-    command = apt_install(packages(roles)) + " >/dev/null"
+    command = apt_install(packages(roles, auth)) + " >/dev/null"
     return update, run_in(init, starts_deferred(command) if defer_starts else command)
 
 
@@ -88,24 +100,25 @@ def _in_fresh_containers(bodies: list[InstanceBody], work) -> tuple[list, float]
                 print(f"  cleaned: {line}", file=sys.stderr)
 
 
-def measure_floor(roles: list[str], defer_starts: bool = False) -> tuple[int, float, float]:
+def measure_floor(roles: list[str], defer_starts: bool = False, auth: str = "keystone") -> tuple[int, float, float]:
     """(number of packages, apt-get update seconds, apt-get install seconds) in one fresh container.
 
     Needs root and no lab running on the twin (it borrows the twin's bridge and removes it).
     """
     body = InstanceBody(INSTANCE, "floor", "floor", "172.31.15.250", SUBNET, "debian", "")
     [(update, install)], _ = _in_fresh_containers(
-        [body], lambda state, b: _install(state, b, roles, defer_starts))
-    return len(packages(roles)), update, install
+        [body], lambda state, b: _install(state, b, roles, defer_starts, auth))
+    return len(packages(roles, auth)), update, install
 
 
-def measure_lab_floor(defer_starts: bool = False) -> float:
-    """Wall seconds until every host of the default lab has its own packages, all installing at once."""
+def measure_lab_floor(defer_starts: bool = False, hosts=LAB_HOSTS, auth: str = "keystone") -> float:
+    """Wall seconds until every host of the lab (default: the default lab's) has its own packages,
+    all installing at once."""
     bodies = [InstanceBody(iid, "floor", f"{role}{i}", ip, SUBNET, "debian", "", instance_type=itype)
-              for i, (iid, role, itype, ip) in enumerate(LAB_HOSTS)]
-    roles = {body.instance_id: role for body, (_, role, _, _) in zip(bodies, LAB_HOSTS)}
+              for i, (iid, role, itype, ip) in enumerate(hosts)]
+    roles = {body.instance_id: role for body, (_, role, _, _) in zip(bodies, hosts)}
     _, seconds = _in_fresh_containers(
-        bodies, lambda state, body: _install(state, body, [roles[body.instance_id]], defer_starts))
+        bodies, lambda state, body: _install(state, body, [roles[body.instance_id]], defer_starts, auth))
     return seconds
 
 

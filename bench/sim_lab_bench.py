@@ -41,7 +41,8 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bench.sim_install_floor import measure_floor, measure_lab_floor  # noqa: E402
+from bench.sim_install_floor import lab_hosts, measure_floor, measure_lab_floor  # noqa: E402
+from lab.config import load_config  # noqa: E402
 from twin import netns  # noqa: E402
 from twin.client import check_host  # noqa: E402
 
@@ -126,6 +127,7 @@ def main() -> int:
     if netns.link_exists(netns.BRIDGE):
         console.print("a lab is running on the twin: run `lab down` first", style="red")
         return 2
+    spec = load_config(args.config)  # its auth: and hosts decide the floors' packages and containers
     rounds: list[dict[str, float]] = []
     if args.boot_only:
         for number in range(1, args.rounds + 1):
@@ -134,9 +136,9 @@ def main() -> int:
         return report_boot(rounds)
     for number in range(1, args.rounds + 1):
         console.print(f"round {number}/{args.rounds}: floor")
-        count, update, install = measure_floor(["controller", "object"])
+        count, update, install = measure_floor(["controller", "object"], auth=spec.auth)
         console.print(f"  floor: {update + install:.1f} s ({count} packages: update {update:.1f} s, install {install:.1f} s)")
-        lab_floor = measure_lab_floor()
+        lab_floor = measure_lab_floor(hosts=lab_hosts(spec), auth=spec.auth)  # the config's hosts and packages
         console.print(f"  lab floor: {lab_floor:.1f} s")
         console.print(f"round {number}/{args.rounds}: lab")
         times = lab_round(args.config.resolve())

@@ -14,6 +14,7 @@ from bootstrap.components import (
     swift_proxy,
     swift_rings,
     swift_storage,
+    tempauth,
 )
 from bootstrap.context import PlanContext
 from bootstrap.plan import Plan
@@ -22,11 +23,20 @@ from labcore.secrets import Secrets
 
 COMPONENTS = (base, packages, database, messaging, memcached, etcd, keystone,
               swift_proxy, swift_storage, swift_rings, finalize)
+# A Swift-only lab (auth: tempauth): what only Keystone needs is left out (tempauth.LEFT_OUT says why).
+TEMPAUTH_CHAPTERS = (base.steps, tempauth.package_steps, memcached.steps, tempauth.steps, swift_storage.steps,
+                     swift_rings.steps, finalize.steps)
 
 
 def build_plan(inventory: Inventory, secrets: Secrets) -> Plan:
     ctx = PlanContext.for_inventory(inventory, secrets)
-    return Plan(tuple(step for component in COMPONENTS for step in component.steps(ctx)))
+    chapters = TEMPAUTH_CHAPTERS if inventory.auth == "tempauth" else tuple(c.steps for c in COMPONENTS)
+    return Plan(tuple(step for chapter in chapters for step in chapter(ctx)))
+
+
+def left_out(inventory: Inventory) -> tuple[tuple[str, str], ...]:
+    """The guide's chapters this lab's plan leaves out, each with why (none for a Keystone lab)."""
+    return tempauth.LEFT_OUT if inventory.auth == "tempauth" else ()
 
 
 def host_plan(inventory: Inventory) -> Plan:

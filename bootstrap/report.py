@@ -30,8 +30,19 @@ def _hosts(hosts: tuple[str, ...]) -> str:
     return ", ".join(hosts) if len(hosts) <= 4 else f"{len(hosts)} hosts: {', '.join(hosts[:3])}, ..."
 
 
-def _phase_header(phase: str, steps: list[Step]) -> str:
-    needs = PHASE_NEEDS[phase]
+def _needs(phase: str, present: set[str]) -> list[str]:
+    """The phases phase waits for on a host, a phase the plan lacks (a TempAuth lab's keystone) replaced
+    by what that one would have waited for."""
+    found: list[str] = []
+    for need in PHASE_NEEDS[phase]:
+        for name in ([need] if need in present else _needs(need, present)):
+            if name not in found:
+                found.append(name)
+    return found
+
+
+def _phase_header(phase: str, steps: list[Step], present: set[str]) -> str:
+    needs = _needs(phase, present)
     after = f"; after {', '.join(needs)} on the same host" if needs else ""
     return f"phase {phase} ({len(steps)} steps{after})"
 
@@ -45,8 +56,9 @@ def _waits(step: Step) -> str:
 
 def render_plan(plan: Plan, secrets: Secrets, console: Console) -> None:
     """Each step in the guide's words: where it runs, the guide's section, one line per action."""
+    present = {phase for phase, _ in plan.phases()}
     for phase, steps in plan.phases():
-        console.print(Text(_phase_header(phase, steps), style="bold"))
+        console.print(Text(_phase_header(phase, steps, present), style="bold"))
         for step in steps:
             waits = _waits(step)
             lines = [f"  {step.name}  on {_hosts(step.hosts)}{waits}"]

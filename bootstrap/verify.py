@@ -12,6 +12,7 @@ import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from bootstrap.components.tempauth import ADMIN_SWIFTRC, DEMO_SWIFTRC
 from bootstrap.hostprograms import call
 from labcore.inventory import Inventory, NodeRecord
 from labcore.remote import RemoteFactory, RunResult
@@ -72,9 +73,17 @@ def keystone_checks(inventory: Inventory) -> list[Check]:
             for who, openrc in (("admin", ADMIN_OPENRC), ("demo", DEMO_OPENRC))]
 
 
+def tempauth_checks(inventory: Inventory) -> list[Check]:
+    """TempAuth's v1 auth (GET /auth/v1.0) for admin and demo: only the storage URL it hands out is shown
+    (the token is a live credential). `swift auth` asks exactly that, with the swiftrc's ST_* values."""
+    return [Check(f"tempauth v1 auth /auth/v1.0 ({who})", inventory.controller,
+                  f". {rc} && swift auth | sed -n 's/^export OS_STORAGE_URL=//p'", expect=r"^http://\S+/v1/AUTH_\w+$")
+            for who, rc in (("admin", ADMIN_SWIFTRC), ("demo", DEMO_SWIFTRC))]
+
+
 def swift_stat_check(inventory: Inventory) -> Check:
-    return Check("swift stat (demo)", inventory.controller, f". {DEMO_OPENRC} && swift stat",
-                 expect=r"Account: \S+")
+    rc = DEMO_SWIFTRC if inventory.auth == "tempauth" else DEMO_OPENRC
+    return Check("swift stat (demo)", inventory.controller, f". {rc} && swift stat", expect=r"Account: \S+")
 
 
 ROUND_TRIP = """set -e
@@ -104,8 +113,21 @@ echo "round trip ok: 1 MiB object, sha256 $sent"
 """
 
 
+# The same round trip with the swift client and a swiftrc (TempAuth; the openstack client needs Keystone).
+TEMPAUTH_ROUND_TRIP = (ROUND_TRIP
+                       .replace('openstack container delete --recursive "$container"', 'swift delete "$container"')
+                       .replace('openstack container create "$container"', 'swift post "$container"')
+                       .replace('openstack object create "$container" "$object"', 'swift upload "$container" "$object"')
+                       .replace('openstack object list "$container" -f value -c Name', 'swift list "$container"')
+                       .replace('openstack object save --file "$work/downloaded" "$container" "$object"',
+                                'swift download -o "$work/downloaded" "$container" "$object" >/dev/null'))
+
+
 def swift_round_trip_check(inventory: Inventory) -> Check:
     """Create, upload, list, download, compare, clean up: the guide's verify with a checksum."""
+    if inventory.auth == "tempauth":
+        return Check("swift object round trip (demo, tempauth)", inventory.controller,
+                     TEMPAUTH_ROUND_TRIP.format(openrc=DEMO_SWIFTRC), expect=r"round trip ok.*")
     return Check("swift object round trip (demo)", inventory.controller, ROUND_TRIP.format(openrc=DEMO_OPENRC),
                  expect=r"round trip ok.*")
 
@@ -143,7 +165,8 @@ def ring_checks(inventory: Inventory) -> list[Check]:
 
 
 def verify_checks(inventory: Inventory) -> list[Check]:
-    return [*ping_checks(inventory), *chrony_checks(inventory), *keystone_checks(inventory),
+    auth = tempauth_checks(inventory) if inventory.auth == "tempauth" else keystone_checks(inventory)
+    return [*ping_checks(inventory), *chrony_checks(inventory), *auth,
             swift_stat_check(inventory), swift_round_trip_check(inventory), *ring_checks(inventory),
             *device_checks(inventory)]
 

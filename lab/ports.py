@@ -16,6 +16,9 @@ class ServicePort:
     from_port: int
     to_port: int
     role: str  # the role that listens
+    # The auth modes (config `auth:`) whose lab runs this service: a TempAuth lab has no MariaDB,
+    # RabbitMQ, etcd or Keystone, so its group opens none of their ports.
+    modes: tuple[str, ...] = ("keystone", "tempauth")
 
     @property
     def label(self) -> str:
@@ -23,12 +26,14 @@ class ServicePort:
         return f"{span}/{self.protocol}"
 
 
+KEYSTONE_ONLY = ("keystone",)
+
 SERVICE_PORTS: tuple[ServicePort, ...] = (
-    ServicePort("MariaDB", "tcp", 3306, 3306, "controller"),
-    ServicePort("RabbitMQ", "tcp", 5672, 5672, "controller"),
+    ServicePort("MariaDB", "tcp", 3306, 3306, "controller", KEYSTONE_ONLY),
+    ServicePort("RabbitMQ", "tcp", 5672, 5672, "controller", KEYSTONE_ONLY),
     ServicePort("Memcached", "tcp", 11211, 11211, "controller"),
-    ServicePort("etcd", "tcp", 2379, 2380, "controller"),
-    ServicePort("Keystone", "tcp", 5000, 5000, "controller"),
+    ServicePort("etcd", "tcp", 2379, 2380, "controller", KEYSTONE_ONLY),
+    ServicePort("Keystone", "tcp", 5000, 5000, "controller", KEYSTONE_ONLY),
     ServicePort("Swift proxy", "tcp", 8080, 8080, "controller"),
     ServicePort("NTP (chrony)", "udp", 123, 123, "controller"),
     ServicePort("Swift object/container/account", "tcp", 6200, 6202, "object"),
@@ -36,3 +41,8 @@ SERVICE_PORTS: tuple[ServicePort, ...] = (
 )
 
 SSH_PORT = 22
+
+
+def ports_for(auth: str) -> tuple[ServicePort, ...]:
+    """The service ports a lab of this auth mode uses (and its security group opens)."""
+    return tuple(p for p in SERVICE_PORTS if auth in p.modes)

@@ -11,18 +11,18 @@ from botocore.exceptions import ClientError
 from lab.config import LabSpec
 from lab.discovery import LabResources
 from lab.ec2 import error_code, with_retry
-from lab.ports import SERVICE_PORTS, SSH_PORT
+from lab.ports import SSH_PORT, ports_for
 from labcore import tags as tag
 from labcore.errors import CloudError, CloudStateError
 from labcore.tags import lab_tags, tag_spec, tags_of
 
 
-def desired_ingress(group_id: str, ssh_cidrs: list[str]) -> list[dict]:
-    """All ICMP and the service ports from the group itself; SSH from the caller only."""
+def desired_ingress(group_id: str, ssh_cidrs: list[str], auth: str = "keystone") -> list[dict]:
+    """All ICMP and the service ports of the lab's auth mode from the group itself; SSH from the caller only."""
     self_ref = [{"GroupId": group_id}]
     rules = [{"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1, "UserIdGroupPairs": self_ref}]
     seen = set()
-    for port in SERVICE_PORTS:
+    for port in ports_for(auth):
         key = (port.protocol, port.from_port, port.to_port)
         if key not in seen:
             seen.add(key)
@@ -74,7 +74,7 @@ def ensure_security_group(ec2, spec: LabSpec, vpc_id: str, ssh_cidrs: list[str],
             created.append(f"security group {group_id}")
             progress(f"security group {group_id} created in {vpc_id}")
     current = with_retry(ec2.describe_security_groups, GroupIds=[group_id], retry_not_found=True)["SecurityGroups"][0]
-    have, want = _flatten(current["IpPermissions"]), _flatten(desired_ingress(group_id, ssh_cidrs))
+    have, want = _flatten(current["IpPermissions"]), _flatten(desired_ingress(group_id, ssh_cidrs, spec.auth))
     if want - have:
         with_retry(ec2.authorize_security_group_ingress, GroupId=group_id, IpPermissions=_permissions(want - have),
                    retry_not_found=True)

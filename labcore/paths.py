@@ -77,6 +77,10 @@ class LabPaths:
     def openrc(self, user: str) -> Path:
         return self.root / f"{user}-openrc"
 
+    def swiftrc(self, user: str) -> Path:
+        """A TempAuth lab's credentials for the swift client (its openrc)."""
+        return self.root / f"{user}-swiftrc"
+
     def ensure(self, progress: Progress | None = None) -> "LabPaths":
         """.lab/ and .lab/<name>/ exist and are 0700 (put back to 0700, with a line, if looser)."""
         private_dir(self.root, progress)
@@ -85,7 +89,7 @@ class LabPaths:
     def forget(self) -> list[Path]:
         """Forget the lab on this machine (after `lab down`): what was removed.
 
-        Key, secrets, inventory, ssh files, openrc files and the temp files of interrupted
+        Key, secrets, inventory, ssh files, openrc and swiftrc files and the temp files of interrupted
         writes go; logs/ stays (the story of what ran) and so does the lock, which the
         `down` calling this still holds: removing a held lock file would let the next run
         lock a new file while a waiting one locks the old. Files the lab did not write
@@ -94,7 +98,8 @@ class LabPaths:
         if not self.root.is_dir():
             return []
         doomed = [self.key_file, self.public_key, self.secrets, self.inventory, self.ssh_config, self.known_hosts]
-        doomed += sorted(self.root.glob("*-openrc")) + sorted(self.root.glob(".*.tmp"))
+        doomed += sorted(self.root.glob("*-openrc")) + sorted(self.root.glob("*-swiftrc"))
+        doomed += sorted(self.root.glob(".*.tmp"))
         removed = []
         for path in doomed:
             try:

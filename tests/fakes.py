@@ -324,3 +324,17 @@ def base_hosts(tmp_path: Path, os_name: str, ips: dict[str, str] | None = None) 
             host.write(f"/systemd/active/{unit}", "")
         made[name] = host
     return made
+
+
+def run_with_fake_client(tmp_path: Path, script: str, client: str, body: str, rc: str,
+                         **env: str) -> subprocess.CompletedProcess:
+    """A verify script run in sh with tmp_path/bin/<client> (body: a sh script) first on PATH, STORE an
+    empty folder for it, and tmp_path/<rc> standing in for the controller's credentials file."""
+    (tmp_path / "bin").mkdir(exist_ok=True)
+    (tmp_path / "bin" / client).write_text(body)
+    (tmp_path / "bin" / client).chmod(0o755)
+    (tmp_path / "store").mkdir(exist_ok=True)
+    environment = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "STORE": str(tmp_path / "store"),
+                   **env}
+    return subprocess.run(["sh", "-c", script.replace(f"/root/{rc}", str(tmp_path / rc))], capture_output=True,
+                          text=True, env=environment)

@@ -68,7 +68,8 @@ def closed_port() -> int:
 
 @dataclass
 class FakeCloud:
-    """Keystone (/v3/auth/tokens) and a Swift proxy (/healthcheck, /v1/AUTH_demo/...) in one server.
+    """Keystone (/v3/auth/tokens), TempAuth (/auth/v1.0) and a Swift proxy (/healthcheck, /v1/AUTH_demo/...)
+    in one server.
 
     `late` says how many first requests of a kind answer as a cloud that is still starting:
     "healthcheck" and "container PUT" get 503, "object GET" gets 404 (seen after a real install).
@@ -86,6 +87,10 @@ class FakeCloud:
             return self._late("healthcheck", 503) or (200, {}, b"OK")
         if seen.path == "/v3/auth/tokens" and seen.method == "POST":
             return self._token(json.loads(seen.body))
+        if seen.path == "/auth/v1.0" and seen.method == "GET":  # TempAuth: account demo, user demo
+            if (seen.headers.get("X-Auth-User"), seen.headers.get("X-Auth-Key")) != ("demo:demo", self.password):
+                return 401, {}, b"Unauthorized"
+            return 200, {"X-Auth-Token": self.token, "X-Storage-Url": f"{self.url}/v1/AUTH_demo"}, b""
         if not seen.path.startswith("/v1/AUTH_demo/"):
             return 404, {}, b"Not Found"
         if seen.headers.get("X-Auth-Token") != self.token:

@@ -8,6 +8,10 @@ import json
 import pytest
 from hostprog_http import FakeCloud, FakeHTTP, closed_port
 from interpreters import on, run
+from plan_fixtures import inventory
+
+from bootstrap.components.tempauth import AUTH_URL, swiftrc
+from labcore.secrets import Secrets
 
 
 def openrc(cloud: FakeCloud, **changes) -> str:
@@ -29,9 +33,10 @@ def cloud():
             yield fake
 
 
-def ready(version, cloud, tmp_path, storage=None, **openrc_changes):
-    rc = tmp_path / "demo-openrc"
-    rc.write_text(openrc(cloud, **openrc_changes))
+def ready(version, cloud, tmp_path, storage=None, rc_text=None, **openrc_changes):
+    """One round of cloud_ready.py with the demo-openrc (or rc_text: a TempAuth lab's swiftrc)."""
+    rc = tmp_path / ("demo-swiftrc" if rc_text else "demo-openrc")
+    rc.write_text(rc_text or openrc(cloud, **openrc_changes))
     servers = [f"127.0.0.1:{cloud.storage.port}"] if storage is None else storage
     result = run(version, "cloud_ready.py", str(rc), cloud.url, json.dumps(servers))
     assert cloud.password not in result.stdout + result.stderr
@@ -129,3 +134,40 @@ def test_cloud_ready_refuses_bad_arguments(version, cloud, tmp_path, args, expec
     assert result.returncode == 2
     assert result.stderr.startswith(f"cloud_ready.py: {expected}"), result.stderr
     assert len(result.stderr.splitlines()) == 1
+
+
+# ------------------------------------------------------------------ a TempAuth lab's swiftrc
+def swiftrc_for(cloud: FakeCloud, key: str | None = None) -> str:
+    """The lab's own demo-swiftrc text, pointed at the fake cloud's TempAuth."""
+    secrets = Secrets({"admin_pass": "admin-secret-pass", "demo_pass": key or cloud.password})
+    return swiftrc(inventory(), secrets, "demo").replace(AUTH_URL, f"{cloud.url}/auth/v1.0")
+
+
+@on()
+def test_cloud_ready_with_a_swiftrc_takes_tempauths_token_and_storage_url(version, cloud, tmp_path):
+    result = ready(version, cloud, tmp_path, rc_text=swiftrc_for(cloud))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == ["ok proxy healthcheck",
+                                          f"ok storage 127.0.0.1:{cloud.storage.port} healthcheck",
+                                          "ok token for demo:demo", "ok swift round trip"]
+    assert [s.path for s in cloud.server.seen if s.path.startswith("/auth/")] == ["/auth/v1.0"]
+    assert not any(s.path.startswith("/v3/") for s in cloud.server.seen)
+    assert cloud.containers == {}
+
+
+@on()
+def test_cloud_ready_with_a_wrong_tempauth_key_is_late_for_the_token(version, cloud, tmp_path):
+    result = ready(version, cloud, tmp_path, rc_text=swiftrc_for(cloud, key="not-the-demo-key"))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert "late token for demo:demo: tempauth answered HTTP 401" in lines
+    assert "late swift round trip: needs the token above" in lines
+
+
+@on()
+def test_cloud_ready_refuses_a_swiftrc_without_a_key(version, cloud, tmp_path):
+    no_key = f"export ST_AUTH={cloud.url}/auth/v1.0\nexport ST_USER=demo:demo\n"
+    result = ready(version, cloud, tmp_path, rc_text=no_key)
+    assert result.returncode == 2
+    assert result.stderr == (f"cloud_ready.py: {tmp_path / 'demo-swiftrc'}: no ST_KEY "
+                             "(expected a line `export ST_KEY=...`)\n")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import io
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-from fakes import FakeFleet
+from fakes import FakeFleet, run_with_fake_client
 from plan_fixtures import IPS, inventory
 from rich.console import Console
 
@@ -88,17 +87,10 @@ esac
 
 def round_trip(tmp_path, **env) -> subprocess.CompletedProcess:
     """The round trip script as verify sends it, run in sh against a Swift made of files."""
-    (tmp_path / "bin").mkdir(exist_ok=True)
-    (tmp_path / "bin" / "openstack").write_text(FAKE_OPENSTACK)
-    (tmp_path / "bin" / "openstack").chmod(0o755)
-    (tmp_path / "store").mkdir(exist_ok=True)
     (tmp_path / "demo-openrc").write_text("export OS_USERNAME=myuser\n")
     script = next(c.command for c in verify_checks(INVENTORY) if c.name.startswith("swift object round trip"))
     assert script == ROUND_TRIP.format(openrc=DEMO_OPENRC)
-    script = script.replace(DEMO_OPENRC, str(tmp_path / "demo-openrc"))
-    environment = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "STORE": str(tmp_path / "store"),
-                   **env}
-    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=environment)
+    return run_with_fake_client(tmp_path, script, "openstack", FAKE_OPENSTACK, "demo-openrc", **env)
 
 
 def test_the_round_trip_stores_reads_back_compares_and_cleans_up(tmp_path):

@@ -22,6 +22,7 @@ from bootstrap.components.swift_proxy import (
 )
 from bootstrap.components.swift_rings import RINGS, ring_path, serving_nodes
 from bootstrap.components.swift_storage import SERVER_PORTS, server_conf_path
+from bootstrap.components.tempauth import DEMO_SWIFTRC
 from bootstrap.context import DEMO_OPENRC, STAMP_DIR, PlanContext
 from bootstrap.plan import Step
 from bootstrap.render import checksum_record, stamp_unchanged
@@ -90,7 +91,8 @@ def storage_servers(ctx: PlanContext) -> list[str]:
 def cloud_ready_step(ctx: PlanContext) -> Step:
     """Done means the cloud serves: a user's first steps (a token, a container, an object put
     and read back) work, once every storage node has started its services."""
-    probe = hostprograms.argv("python3", "cloud_ready.py", DEMO_OPENRC, f"http://controller:{PROXY_PORT}",
+    rc = DEMO_SWIFTRC if ctx.inventory.auth == "tempauth" else DEMO_OPENRC  # whose credentials the probe uses
+    probe = hostprograms.argv("python3", "cloud_ready.py", rc, f"http://controller:{PROXY_PORT}",
                               json.dumps(storage_servers(ctx)))
     wait = Wait("the cloud serves the demo user: proxy, storage servers, token, container, object",
                 probe, judge="cloud-ready", seconds=CLOUD_READY_SECONDS, read_only=False, always=True)

@@ -49,11 +49,22 @@ def render_ini(sections: dict[str, dict[str, str]]) -> str:
     return out.getvalue().rstrip("\n") + "\n"
 
 
-def proxy_conf(swift_pass: str) -> str:
+def proxy_ini(pipeline: tuple[str, ...], auth: dict[str, dict[str, str]]) -> str:
+    """proxy-server.conf: the pipeline, its auth filters' sections, then the cache and the plain filters."""
     sections: dict[str, dict[str, str]] = {
         "DEFAULT": {"bind_port": str(PROXY_PORT), "user": "swift", "swift_dir": SWIFT_DIR},
-        "pipeline:main": {"pipeline": " ".join(PIPELINE)},
+        "pipeline:main": {"pipeline": " ".join(pipeline)},
         "app:proxy-server": {"use": "egg:swift#proxy", "account_autocreate": "True"},
+        **auth,
+        "filter:cache": {"use": "egg:swift#memcache", "memcache_servers": MEMCACHED},
+    }
+    for name, entry_point in _PLAIN_FILTERS.items():
+        sections[f"filter:{name}"] = {"use": f"egg:swift#{entry_point}"}
+    return render_ini(sections)
+
+
+def proxy_conf(swift_pass: str) -> str:
+    return proxy_ini(PIPELINE, {
         "filter:keystoneauth": {"use": "egg:swift#keystoneauth", "operator_roles": OPERATOR_ROLES},
         "filter:authtoken": {
             "paste.filter_factory": "keystonemiddleware.auth_token:filter_factory",
@@ -68,11 +79,7 @@ def proxy_conf(swift_pass: str) -> str:
             "password": swift_pass,
             "delay_auth_decision": "True",
         },
-        "filter:cache": {"use": "egg:swift#memcache", "memcache_servers": MEMCACHED},
-    }
-    for name, entry_point in _PLAIN_FILTERS.items():
-        sections[f"filter:{name}"] = {"use": f"egg:swift#{entry_point}"}
-    return render_ini(sections)
+    })
 
 
 # ------------------------------------------------------------------ keystone entities

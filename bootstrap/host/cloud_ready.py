@@ -3,6 +3,9 @@
     python3 cloud_ready.py OPENRC PROXY_URL STORAGE_JSON
     e.g.    python3 cloud_ready.py /root/demo-openrc http://controller:8080 '["172.31.0.5:6200", ...]'
 
+OPENRC may be a swiftrc (ST_AUTH, ST_USER, ST_KEY: a TempAuth lab); then the token is TempAuth's
+(GET ST_AUTH with X-Auth-User and X-Auth-Key), the storage URL its X-Storage-Url.
+
 Checks, each printed as `ok NAME` or `late NAME: why`:
   proxy healthcheck          GET PROXY_URL/healthcheck
   storage IP:PORT healthcheck  GET /healthcheck of every storage server in STORAGE_JSON
@@ -39,6 +42,7 @@ except ImportError:  # python 2.7
 TIMEOUT = 5.0
 OPENRC_KEYS = ("OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD", "OS_PROJECT_NAME", "OS_USER_DOMAIN_NAME",
                "OS_PROJECT_DOMAIN_NAME")
+SWIFTRC_KEYS = ("ST_AUTH", "ST_USER", "ST_KEY")
 OPENER = build_opener(ProxyHandler({}))
 
 
@@ -55,7 +59,7 @@ def read_openrc(path):
             if len(words) == 2 and words[0] == "export" and "=" in words[1]:
                 key, value = words[1].split("=", 1)
                 values[key] = value
-    missing = [key for key in OPENRC_KEYS if not values.get(key)]
+    missing = [key for key in (SWIFTRC_KEYS if "ST_AUTH" in values else OPENRC_KEYS) if not values.get(key)]
     if missing:
         raise ValueError("no %s (expected a line `export %s=...`)" % (missing[0], missing[0]))
     return values
@@ -128,6 +132,16 @@ def token(openrc):
     raise Late("no public object-store endpoint in the catalog")
 
 
+def tempauth_token(swiftrc):
+    """The token and the storage URL from TempAuth's v1 auth (GET /auth/v1.0)."""
+    _, headers, _ = expect("tempauth", call("GET", swiftrc["ST_AUTH"], None, {
+        "X-Auth-User": swiftrc["ST_USER"], "X-Auth-Key": swiftrc["ST_KEY"]}), (200,))
+    value, url = headers.get("X-Auth-Token"), headers.get("X-Storage-Url")
+    if not value or not url:
+        raise Late("tempauth answered without X-Auth-Token and X-Storage-Url")
+    return value, url.rstrip("/")
+
+
 def round_trip(auth, storage_url):
     """PUT a container and an object, GET it back, DELETE both; what is created is removed."""
     name = "lab-ready-" + binascii.hexlify(os.urandom(6)).decode("ascii")
@@ -177,7 +191,7 @@ def checks(openrc, proxy_url, storage):
         found.append(("storage %s healthcheck" % server, lambda server=server: storage_check(server)))
 
     def token_check():
-        state["auth"], state["url"] = token(openrc)
+        state["auth"], state["url"] = tempauth_token(openrc) if "ST_AUTH" in openrc else token(openrc)
 
     def swift_check():
         if "auth" not in state:
@@ -189,7 +203,7 @@ def checks(openrc, proxy_url, storage):
             raise Late("waits for the %d storage servers above that do not answer yet" % state["storage down"])
         round_trip(state["auth"], state["url"])
 
-    found.append(("token for %s" % openrc["OS_USERNAME"], token_check))
+    found.append(("token for %s" % (openrc.get("ST_USER") or openrc["OS_USERNAME"]), token_check))
     found.append(("swift round trip", swift_check))
     return found
 

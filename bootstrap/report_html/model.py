@@ -93,6 +93,7 @@ class ReportData(_Frozen):
     release: str = ""
     os: str = ""
     target: str = ""
+    auth: str = "keystone"  # tempauth: a Swift-only lab
     install: InstallRecord | None = None
     verify: VerifyRecord | None = None
 
@@ -159,4 +160,5 @@ def with_verify(data: ReportData, record: VerifyRecord, inventory: Inventory | N
 def _lab_facts(inventory: Inventory | None) -> dict:
     if inventory is None:
         return {}
-    return {"lab": inventory.lab, "release": inventory.release, "os": inventory.os, "target": inventory.target}
+    return {"lab": inventory.lab, "release": inventory.release, "os": inventory.os, "target": inventory.target,
+            "auth": inventory.auth}

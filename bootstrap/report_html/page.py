@@ -152,9 +152,15 @@ def tiles(data: ReportData) -> str:
     return f'<div class="tiles">{first}{second}</div>'
 
 
+def _what(data: ReportData) -> str:
+    if data.auth == "tempauth":
+        return f"Swift only with TempAuth (no Keystone), {data.release}" if data.release else "Swift only with TempAuth"
+    return f"OpenStack {data.release}" if data.release else ""
+
+
 def render_page(data: ReportData) -> str:
     facts = " · ".join(_e(part) for part in (
-        f"OpenStack {data.release}" if data.release else "", data.os, f"target {data.target}" if data.target else "")
+        _what(data), data.os, f"target {data.target}" if data.target else "")
         if part)
     sections = (timeline(data.install) if data.install else "") + (verify_table(data.verify) if data.verify else "")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

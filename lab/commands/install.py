@@ -33,8 +33,11 @@ def plan(args) -> int:
     if args.json:
         print(built.to_json(secrets))
         return 0
+    from bootstrap.planner import left_out
     from bootstrap.report import render_plan, render_shell
 
+    for chapter, why in left_out(inventory):  # first: what a reader of the guide would look for in vain
+        say(f"{'# ' if args.shell else ''}left out (auth: {inventory.auth}, Swift alone): {chapter}: {why}")
     (render_shell if args.shell else render_plan)(built, secrets, console)
     return 0
 
@@ -42,7 +45,6 @@ def plan(args) -> int:
 def install(args) -> int:
     check = args.check
     ctx, inventory, secrets = _inputs(args, lock=not check, ssh=True, drift_stops=not check)
-    from bootstrap.components.keystone import openrc
     from bootstrap.planner import build_plan
     from bootstrap.report import render_check, render_run
     from bootstrap.runner import run_plan
@@ -59,10 +61,10 @@ def install(args) -> int:
         say("something would change: `lab install` makes it so" if report.would_change else
             "nothing would change")
         return 3 if report.would_change else 0
-    say(f"installing OpenStack {inventory.release} ({inventory.os}) on {len(inventory.nodes)} hosts; "
+    what = "Swift alone with TempAuth" if inventory.auth == "tempauth" else "OpenStack"
+    say(f"installing {what} {inventory.release} ({inventory.os}) on {len(inventory.nodes)} hosts; "
         f"logs in {ctx.paths.logs}/")
-    for which in ("admin", "demo"):
-        write_private(ctx.paths.openrc(which), openrc(inventory, secrets, which))
+    rc_files = _write_rc_files(ctx.paths, inventory, secrets)
 
     def reboot(node) -> None:
         """A host the upgrade asks to reboot: RebootInstances, back once it boots again (lab/reboot.py)."""
@@ -89,9 +91,25 @@ def install(args) -> int:
             "(it goes on from where it stopped)")
         _say_report(page)
         return 1
-    say(f"openrc files: {ctx.paths.openrc('admin')}, {ctx.paths.openrc('demo')} (mode 0600). Next: make lab-verify")
+    say(f"{rc_files}. Next: make lab-verify")
     _say_report(page)
     return 0
+
+
+def _write_rc_files(paths, inventory, secrets) -> str:
+    """The credentials files under .lab/<name>/ (0600), as on the controller: the guide's openrc files,
+    or a TempAuth lab's swiftrc files (ST_AUTH, ST_USER, ST_KEY); the line that names them."""
+    if inventory.auth == "tempauth":
+        from bootstrap.components.tempauth import swiftrc as text
+
+        kind, path = "swiftrc", paths.swiftrc
+    else:
+        from bootstrap.components.keystone import openrc as text
+
+        kind, path = "openrc", paths.openrc
+    for which in ("admin", "demo"):
+        write_private(path(which), text(inventory, secrets, which))
+    return f"{kind} files: {path('admin')}, {path('demo')} (mode 0600)"
 
 
 def _change_rings(ctx, inventory, secrets, report) -> None:

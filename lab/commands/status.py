@@ -17,7 +17,7 @@ def run(args) -> int:
 
     found = find_lab(ctx.target.ec2_client(ctx.spec.region), ctx.spec.name) if running else None
     status = {"lab": ctx.spec.name, "region": ctx.spec.region, "target": ctx.target.name,
-              "endpoint_url": ctx.target.endpoint_url, "running": running}
+              "endpoint_url": ctx.target.endpoint_url, "running": running, "auth": _auth(ctx)}
     status.update(found.as_dict() if found else {"instances": [], "volumes": [], "security_groups": [],
                                                  "key_pairs": []})
     if found is not None and not found.is_empty():
@@ -27,6 +27,19 @@ def run(args) -> int:
         return 0
     _print(status)
     return 0
+
+
+def _auth(ctx) -> str:
+    """The auth mode the lab was made with (its inventory), else the config's (a lab not made yet)."""
+    from labcore.inventory import load_inventory
+    from labcore.paths import StateFileError
+
+    if not ctx.paths.inventory.exists():
+        return ctx.spec.auth
+    try:
+        return load_inventory(ctx.paths.inventory).auth
+    except StateFileError:  # status shows what the cloud has; `lab up` writes a damaged inventory again
+        return ctx.spec.auth
 
 
 def _print(status: dict) -> None:
@@ -52,5 +65,7 @@ def _print(status: dict) -> None:
             if life["running_for"] else f"no instance running ({price})"
         where = "" if status["target"] == "aws" else " if it ran on AWS: the twin costs nothing"
         say(f"{ran}{where}; {life['expires']}")
+    if status["auth"] == "tempauth":
+        say("Swift only (auth: tempauth): no Keystone, MariaDB, RabbitMQ or etcd; credentials in the swiftrc files")
     say(f"security groups: {', '.join(g['group_id'] for g in status['security_groups']) or 'none'}; "
         f"key pairs: {', '.join(k['key_name'] for k in status['key_pairs']) or 'none'}")
