@@ -71,16 +71,29 @@ class SshSpec(_Strict):
         return check_ssh_sources(values, allow_wide=info.data.get("allow_wide", False))
 
 
+# The burstable instance families: CPU credits, launched `standard` unless a node says `unlimited: true`.
+BURSTABLE_FAMILIES = ("t2", "t3", "t3a", "t4g")
+
+
 class NodeSpec(_Strict):
     role: Literal["controller", "object"]
     type: str = Field(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
     volumes: dict[str, object] = Field(default_factory=dict)  # {logical name: GiB}, checked below
     root_volume_gb: int | None = Field(default=None, gt=0, le=16384)
+    # A YAML true/false only: CPU credits past the baseline are billed, so they are never implied.
+    unlimited: bool = Field(default=False, strict=True)
+
+    @property
+    def burstable(self) -> bool:
+        """A T instance: it earns and spends CPU credits (standard: throttled to the baseline when out)."""
+        return self.type.split(".")[0] in BURSTABLE_FAMILIES
 
     @model_validator(mode="after")
     def _volumes_on_object_nodes(self) -> NodeSpec:
         if self.volumes and self.role != "object":
             raise ValueError("volumes are Swift devices and belong on role object nodes")
+        if self.unlimited and not self.burstable:
+            raise ValueError(f"unlimited is for burstable types ({', '.join(BURSTABLE_FAMILIES)}), not {self.type}")
         return self
 
     @field_validator("volumes")

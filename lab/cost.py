@@ -84,6 +84,17 @@ def usage_of_spec(spec) -> Usage:
     return Usage(instances, gib, public_ips=len(spec.nodes))
 
 
+def credits_note(spec) -> str | None:
+    """What the hourly price leaves out: nodes with `unlimited: true` pay for CPU credits spent
+    beyond their type's baseline, by use, so no price per hour holds it (said, never guessed).
+    Every other burstable node is launched `standard`: out of credits it slows to the baseline."""
+    unlimited = [name for name, node in spec.nodes.items() if node.unlimited]
+    if not unlimited:
+        return None
+    return (f"plus CPU credits beyond the baseline, billed by use, for {', '.join(unlimited)} "
+            f"(unlimited: true in the config)")
+
+
 def estimate(usage: Usage, region: str, table: PriceTable | None = None) -> Estimate:
     table = table or price_table()
     prices = table.regions.get(region)

@@ -64,15 +64,17 @@ WAIT: wait_base | None = None
 # Every `ec2:` action the lab calls (tests/test_safety_iam.py reads lab/ and fails when one
 # is missing), for the README's IAM policy. ec2:CreateTags: every create tags at creation
 # (TagSpecifications, which EC2 authorizes as CreateTags); `up` also tags launched volumes
-# with lab:volume, and `up`/`extend` move the expiry tags.
+# with lab:volume and lab:ssh-user, and `up`/`extend` move the expiry tags. Encrypted volumes
+# with the account's default EBS key need no ec2: action beyond RunInstances/CreateVolume
+# (the README's IAM section says what they need of KMS).
 IAM_ACTIONS = (
     "ec2:AttachVolume", "ec2:AuthorizeSecurityGroupIngress", "ec2:CreateSecurityGroup", "ec2:CreateTags",
     "ec2:CreateVolume", "ec2:DeleteKeyPair", "ec2:DeleteSecurityGroup", "ec2:DeleteTags", "ec2:DeleteVolume",
     "ec2:DescribeImages", "ec2:DescribeInstanceTypeOfferings", "ec2:DescribeInstanceTypes",
-    "ec2:DescribeInstances", "ec2:DescribeKeyPairs", "ec2:DescribeSecurityGroups", "ec2:DescribeSubnets",
-    "ec2:DescribeVolumes", "ec2:DescribeVpcs", "ec2:DetachVolume", "ec2:GetConsoleOutput", "ec2:ImportKeyPair",
-    "ec2:ModifyInstanceAttribute", "ec2:RebootInstances", "ec2:RevokeSecurityGroupIngress", "ec2:RunInstances",
-    "ec2:StopInstances", "ec2:TerminateInstances",
+    "ec2:DescribeInstances", "ec2:DescribeKeyPairs", "ec2:DescribeRouteTables", "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSubnets", "ec2:DescribeVolumes", "ec2:DescribeVpcs", "ec2:DetachVolume", "ec2:GetConsoleOutput",
+    "ec2:ImportKeyPair", "ec2:ModifyInstanceAttribute", "ec2:RebootInstances", "ec2:RevokeSecurityGroupIngress",
+    "ec2:RunInstances", "ec2:StopInstances", "ec2:TerminateInstances",
 )
 
 _retries: Counter[str] = Counter()

@@ -1,10 +1,20 @@
-"""When a lab stops itself: the lab:expires-at tag (UTC, ISO 8601) and the hosts' own timer.
+"""When a lab stops itself: the lab:expires-at tag (UTC, ISO 8601) and the hosts' own timers.
 
 The time is decided once, by `lab up` (now + expires_after) or `lab extend`, and written
 on every resource of the lab as a tag, so that `lab list` and `lab down --expired` need
-no local state; each host gets a systemd timer for the same moment that powers it off,
-and EC2 terminates an instance launched with InstanceInitiatedShutdownBehavior=terminate
-when it powers off: a forgotten lab stops costing even when the laptop that made it is closed.
+no local state. EC2 terminates an instance launched with InstanceInitiatedShutdownBehavior=
+terminate when it powers off, so a host that powers itself off at that moment stops costing
+even when the laptop that made it is closed. Two timers do it, one after the other:
+
+- From the first boot, the launch's own: the user data (lab/userdata.py) schedules a
+  transient `lab-expiry-launch.timer` at every boot, from the tag's time. It holds whatever
+  happens to `lab up` after RunInstances (no SSH, a wrong user, Ctrl-C, a quota error).
+- Once `lab up` or `lab extend` reaches the host over SSH, the lab's own (`lab-expiry.timer`,
+  bootstrap/components/expiry.py), which `lab extend` moves. That step also writes
+  HANDOVER_FILE and stops the launch timer: from then on the launch timer stands down, at
+  this boot and every later one (the user data checks for the file before it schedules),
+  so an extended lab is not powered off at its first time. User data cannot be changed
+  on a running instance, hence a file on the host rather than new user data.
 """
 
 from __future__ import annotations
@@ -17,6 +27,12 @@ from labcore import tags as tag
 TAG_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 TIMER_UNIT = "lab-expiry.timer"
 SERVICE_UNIT = "lab-expiry.service"
+LAUNCH_UNIT = "lab-expiry-launch"  # the user data's transient timer and service (.timer, .service)
+# Written over SSH with the lab's own timer: while it exists, the launch-time timer stands down.
+HANDOVER_FILE = "/etc/openstack-ec2-lab/expiry"
+HANDOVER_NOTE = ("openstack-ec2-lab: this host's expiry is set over SSH by `lab up` and `lab extend` "
+                 f"({TIMER_UNIT}, absent when the lab never expires); while this file exists the "
+                 f"launch-time power-off ({LAUNCH_UNIT}.timer, from the instance's user data) stands down\n")
 
 
 def now() -> datetime:
@@ -76,6 +92,11 @@ def timer_units(moment: datetime) -> dict[str, str]:
         SERVICE_UNIT: ("[Unit]\nDescription=openstack-ec2-lab: power off, the lab has expired\n\n"
                        "[Service]\nType=oneshot\nExecStart=/bin/systemctl poweroff\n"),
     }
+
+
+def launch_timer_active() -> str:
+    """The shell check that is true while the launch-time timer is scheduled on the host."""
+    return f"systemctl is-active --quiet {LAUNCH_UNIT}.timer"
 
 
 @dataclass(frozen=True)

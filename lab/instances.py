@@ -9,7 +9,20 @@ Each request carries a ClientToken that is a digest of the request itself: the l
 node (in the tags), the subnet, the image and the security group. A retry of one `up`, and a
 second `up` of the same lab running at the same time, send the same token, so EC2 launches
 once; a new lab of the same name after `lab down` has a new security group and so a new
-token (EC2 remembers a token's answer for a day after the instance is gone).
+token (EC2 remembers a token's answer for a day after the instance is gone). The user data
+(lab/userdata.py) is part of the request: it is made from lab:expires-at, which a retry
+keeps (lab/expiry.py plan_expiry), so a retry still sends the same token.
+
+What every launch asks for beyond EC2's defaults (launch_options), each a cost or a risk
+the README names:
+- CPU credits `standard` on burstable types (EC2 launches T3 `unlimited`, billed past the
+  baseline); a node with `unlimited: true` in the config asks for `unlimited`.
+- IMDSv2 only (HttpTokens=required): a token is needed for the metadata, so an SSRF in a
+  service on the host cannot read it with one GET. A hop limit of 1 is enough: only
+  processes on the host itself ask (cloud-init, no containers between them and IMDS).
+- Encrypted root and Swift volumes (lab/volumes.py), with the account's default EBS key.
+- With `subnet:`, a network interface that asks for a public address: a subnet other than a
+  default one does not map public IPv4 addresses at launch, and SSH comes from outside.
 """
 
 from __future__ import annotations
@@ -26,8 +39,10 @@ from botocore.exceptions import ClientError
 
 from lab.config import LabSpec
 from lab.ec2 import error_code, with_retry
+from lab.expiry import parse_tag
 from lab.images import Image
 from lab.network import Subnet
+from lab.userdata import user_data
 from lab.volumes import WantedVolume, launch_mappings
 from labcore import tags as tag
 from labcore.errors import CloudError
@@ -64,14 +79,37 @@ def run_request(spec: LabSpec, node: str, image: Image, subnet: Subnet, group_id
         **spec.resource_tags, **({} if volumes else {tag.VOLUME: tag.ROOT_VOLUME})})
     request = {
         "ImageId": image.image_id, "InstanceType": node_spec.type, "MinCount": 1, "MaxCount": 1,
-        "KeyName": spec.name, "SubnetId": subnet.subnet_id, "SecurityGroupIds": [group_id],
+        "KeyName": spec.name, **network_options(spec, subnet, group_id),
         # A host that powers itself off (its expiry timer, lab/expiry.py) is terminated: it stops costing.
         "InstanceInitiatedShutdownBehavior": "terminate",
         "BlockDeviceMappings": [{"DeviceName": image.root_device, "Ebs": {
             "VolumeSize": node_spec.root_volume_gb or spec.root_volume_gb, "VolumeType": spec.volume_type,
-            "DeleteOnTermination": True}}, *launch_mappings(spec, list(volumes))],
-        "TagSpecifications": [tag_spec("instance", tags), tag_spec("volume", volume_tags)]}
+            "DeleteOnTermination": True, "Encrypted": True}}, *launch_mappings(spec, list(volumes))],
+        "TagSpecifications": [tag_spec("instance", tags), tag_spec("volume", volume_tags)],
+        **launch_options(spec, node)}
     return {**request, "ClientToken": client_token(request)}
+
+
+def network_options(spec: LabSpec, subnet: Subnet, group_id: str) -> dict:
+    """Where the instance's address comes from: a default subnet maps a public IPv4 address by
+    itself; `subnet:` is asked for one on the instance's network interface (pure)."""
+    if spec.subnet is None:
+        return {"SubnetId": subnet.subnet_id, "SecurityGroupIds": [group_id]}
+    return {"NetworkInterfaces": [{"DeviceIndex": 0, "SubnetId": subnet.subnet_id, "Groups": [group_id],
+                                   "AssociatePublicIpAddress": True, "DeleteOnTermination": True}]}
+
+
+def launch_options(spec: LabSpec, node: str) -> dict:
+    """The expiry from the first boot, IMDSv2 only, and CPU credits as the config says (pure)."""
+    node_spec = spec.nodes[node]
+    options: dict = {"MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled",
+                                         "HttpPutResponseHopLimit": 1}}
+    if node_spec.burstable:
+        options["CreditSpecification"] = {"CpuCredits": "unlimited" if node_spec.unlimited else "standard"}
+    data = user_data(parse_tag(spec.resource_tags.get(tag.EXPIRES_AT)))
+    if data is not None:
+        options["UserData"] = data  # botocore sends it base64-encoded
+    return options
 
 
 def client_token(request: dict) -> str:
@@ -137,8 +175,9 @@ def wait_running(ec2, instance_ids: list[str], progress) -> None:
     deadline = time.monotonic() + RUNNING_TIMEOUT_SECONDS
     while instance_ids:
         reservations = with_retry(ec2.describe_instances, InstanceIds=instance_ids, retry_not_found=True)["Reservations"]
-        states = {i["InstanceId"]: i["State"]["Name"] for r in reservations for i in r["Instances"]}
-        bad = sorted(i for i, s in states.items() if s not in ("pending", "running"))
+        found = [i for r in reservations for i in r["Instances"]]
+        states = {i["InstanceId"]: i["State"]["Name"] for i in found}
+        bad = sorted(f"{i['InstanceId']}{_reason(i)}" for i in found if i["State"]["Name"] not in ("pending", "running"))
         if bad:
             raise CloudError(f"instances stopped or terminated while starting: {', '.join(bad)}; "
                              f"run `lab up` again (it launches the nodes that are missing)")
@@ -150,3 +189,13 @@ def wait_running(ec2, instance_ids: list[str], progress) -> None:
             raise CloudError(f"instances not running after {RUNNING_TIMEOUT_SECONDS:.0f} s: {', '.join(waiting)}; "
                              f"run `lab up` again")
         time.sleep(POLL_SECONDS)
+
+
+def _reason(instance: dict) -> str:
+    """EC2's reason for a state change, e.g. " (Client.InternalError: Client error on launch)": an
+    encrypted volume whose KMS key the caller may not use ends the launch this way (README, IAM)."""
+    reason = instance.get("StateReason") or {}
+    text = reason.get("Message") or reason.get("Code") or ""  # EC2's message starts with the code
+    if reason.get("Code") == "Client.InternalError":
+        text += "; with encrypted volumes, check that you may use the account's default EBS KMS key"
+    return f" ({text})" if text else ""

@@ -61,6 +61,36 @@ def _describe_subnets(ec2, subnet_ids: list[str]) -> list[dict] | None:
         raise
 
 
+def internet_route(tables: list[dict]) -> str | None:
+    """The internet gateway the route tables send 0.0.0.0/0 to, None when none does (pure)."""
+    for table in tables:
+        for route in table.get("Routes", []):
+            gateway = route.get("GatewayId", "")
+            if (route.get("DestinationCidrBlock") == "0.0.0.0/0" and gateway.startswith("igw-")
+                    and route.get("State", "active") == "active"):
+                return gateway
+    return None
+
+
+def require_internet_route(ec2, spec: LabSpec, subnet: Subnet) -> None:
+    """`subnet:` must send 0.0.0.0/0 to an internet gateway, else SSH from outside never arrives
+    (and the hosts reach no package archive): refused before anything is launched.
+
+    The subnet's own route table when it has one, else its VPC's main table (as EC2 routes)."""
+    tables = with_retry(ec2.describe_route_tables, Filters=[
+        {"Name": "association.subnet-id", "Values": [subnet.subnet_id]}])["RouteTables"]
+    which = "its route table"
+    if not tables:
+        tables = with_retry(ec2.describe_route_tables, Filters=[{"Name": "vpc-id", "Values": [subnet.vpc_id]}, {
+            "Name": "association.main", "Values": ["true"]}])["RouteTables"]
+        which = f"the main route table of {subnet.vpc_id} (the subnet has none of its own)"
+    if internet_route(tables) is None:
+        named = ", ".join(t["RouteTableId"] for t in tables) or "none found"
+        raise LabError(f"subnet: {subnet.subnet_id} has no route to an internet gateway ({which}: {named}, has no "
+                       f"active 0.0.0.0/0 -> igw- route), so SSH from your address could never reach its hosts; "
+                       f"set `subnet:` to a public subnet, or leave it out for the default VPC")
+
+
 def management_network(cidrs: list[str]) -> str:
     """The smallest network holding every given subnet: the subnet itself when there is one.
 
@@ -84,9 +114,13 @@ def ssh_sources(spec: LabSpec, subnet_cidr: str, resolve_caller) -> list[str]:
 
 
 def detect_caller_cidr(subnet_cidr: str) -> str:
-    """Your public IPv4 as AWS sees it (TARGET=aws only), as a /32."""
+    """Your public IPv4 as AWS sees it (TARGET=aws only), as a /32.
+
+    Asked directly, never through HTTPS_PROXY/HTTP_PROXY: SSH does not go through that proxy,
+    so the proxy's address is not the one the security group must allow."""
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with urllib.request.urlopen(CHECKIP_URL, timeout=5) as answer:
+        with direct.open(CHECKIP_URL, timeout=5) as answer:
             address = ipaddress.IPv4Address(answer.read().decode().strip())
     except (OSError, ValueError) as exc:
         raise LabError(f"could not find your public IPv4 address ({exc}); set ssh.allow_from in the config "

@@ -1,9 +1,9 @@
 """`lab up` against EC2: find what exists by tag, create only what is missing, write the inventory.
 
 Order: where new nodes may go (the zones that offer every instance type of the lab,
-lab/placement.py) and which image they boot, both before anything is created, so bad input
-is exit 2 with nothing made; key pair and security group; the missing instances, each with
-its Swift volumes as block device mappings (they go wherever capacity puts the node), and at
+lab/placement.py; with `subnet:`, that it routes to an internet gateway) and which image they
+boot, all before anything is created, so bad input is exit 2 with nothing made; key pair
+and security group; the missing instances, each with its Swift volumes as block device mappings (they go wherever capacity puts the node), and at
 the same time the volumes added to nodes that run already (CreateVolume in the node's zone);
 a look again by tag that keeps one instance per node and one volume per device
 (lab/duplicates.py); wait for the instances; lab:volume on the launches' volumes, one
@@ -23,6 +23,7 @@ from lab import duplicates, instances, keypair, network, security_group, shrink,
 from lab.config import LabSpec
 from lab.discovery import FoundInstance, FoundVolume, LabResources, find_lab, find_nodes
 from lab.duplicates import GONE_VOLUME, live_volumes
+from lab.ec2 import with_retry
 from lab.expiry import ExpiryPlan, plan_expiry, tag_value
 from lab.placement import Placement, plan_placement
 from lab.retag import set_expiry_tags
@@ -41,6 +42,7 @@ LISTED_ROUNDS = 15  # looks again, volumes.POLL_SECONDS apart, for a launch's vo
 class UpReport:
     inventory: Inventory | None = None
     expiry: ExpiryPlan | None = None
+    ssh_sources: list[str] = field(default_factory=list)  # what the security group lets SSH in from
     created: list[str] = field(default_factory=list)
     existing: list[str] = field(default_factory=list)
 
@@ -58,10 +60,12 @@ def up(spec: LabSpec, target: Target, paths: LabPaths, *, progress: Progress,
     if report.expiry.moved:
         set_expiry_tags(ec2, list(found.expiry_tags), report.expiry.tags(), progress)
     placement = plan_placement(ec2, spec, found)
+    if spec.subnet and not target.ssh_via_private_ip:  # SSH comes from outside the VPC, by a public address
+        network.require_internet_route(ec2, spec, placement.first)
     missing = [n for n in spec.nodes if found.instance(n) is None]
     image = target.find_image(ec2, spec) if missing else None
     first = placement.first
-    ssh_cidrs = network.ssh_sources(spec, first.cidr, resolve_caller or target.caller_cidr)
+    ssh_cidrs = report.ssh_sources = network.ssh_sources(spec, first.cidr, resolve_caller or target.caller_cidr)
     later = [s.az for s in placement.subnets[1:]]
     progress(f"lab {spec.name} in {spec.region} ({first.subnet_id} {first.cidr}, {first.az}"
              + (f"; then {', '.join(later)} if {first.az} has no capacity" if later else "")
@@ -71,6 +75,7 @@ def up(spec: LabSpec, target: Target, paths: LabPaths, *, progress: Progress,
     report.created += created
     found = duplicates.remove_duplicates(ec2, found, progress)  # left by an earlier run that stopped
     nodes = _ensure_instances_and_volumes(ec2, spec, placement, image, group_id, found, report, progress)
+    _retag_ssh_user(ec2, spec, nodes, progress)
     marked = volumes.delete_on_termination(ec2, [i.instance_id for i in nodes.values()])
     if marked:
         progress(f"volumes of {len(marked)} instances set to be deleted with their instance")
@@ -111,6 +116,18 @@ def _ensure_instances_and_volumes(ec2, spec: LabSpec, placement: Placement, imag
     _in_their_nodes_zone(wanted, nodes, have)
     _attach_loose(ec2, wanted, have, nodes, progress)
     return nodes
+
+
+def _retag_ssh_user(ec2, spec: LabSpec, nodes: dict[str, FoundInstance], progress) -> None:
+    """A user the config names wins over the lab:ssh-user an instance was launched with, and
+    the tag follows it (one CreateTags), so every later command and checkout logs in as it."""
+    if spec.ssh.user is None:
+        return
+    stale = sorted(i.instance_id for i in nodes.values() if i.ssh_user != spec.ssh.user)
+    if stale:
+        with_retry(ec2.create_tags, Resources=stale, Tags=[{"Key": tag.SSH_USER, "Value": spec.ssh.user}],
+                   retry_not_found=True)
+        progress(f"lab:ssh-user set to {spec.ssh.user} (ssh.user in the config) on {len(stale)} instances")
 
 
 def _kept(spec: LabSpec, found: LabResources) -> tuple[dict[str, FoundInstance], dict[tuple[str, str], FoundVolume]]:
@@ -244,7 +261,7 @@ def _inventory(ec2, spec: LabSpec, target: Target, paths: LabPaths, placement: P
         nodes.append(NodeRecord(
             name=name, role=node_spec.role, instance_id=inst.instance_id, instance_type=inst.instance_type,
             az=inst.az, private_ip=inst.private_ip, public_ip=inst.public_ip, ssh_host=ssh_host,
-            ssh_user=inst.ssh_user or spec.ssh_user,
+            ssh_user=spec.ssh.user or inst.ssh_user or spec.ssh_user,
             volumes=[VolumeRecord(name=v, volume_id=vols[v].volume_id, size_gb=vols[v].size_gb,
                                   device=devices[v]) for v in node_spec.volumes] + leaving_volumes.get(name, [])))
     # The management network (chrony's `allow`) covers every node, also when they span zones.

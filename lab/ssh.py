@@ -22,7 +22,7 @@ from typing import Callable
 
 import paramiko
 from fabric import Connection
-from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_fixed
+from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, stop_when_event_set, wait_fixed
 
 from labcore.errors import RemoteError
 from labcore.inventory import Inventory, NodeRecord
@@ -62,6 +62,14 @@ class HostKeyChanged(RemoteError):
     """The host answered with a key other than the one pinned for it: not retried, never accepted."""
 
 
+class LoginRefused(RemoteError):
+    """sshd answered and refused the lab's user and key: not "not up yet", so never waited out.
+
+    On an EC2 image cloud-init installs the key pair for the image's login user before sshd
+    starts (cloud-init.service is ordered before it), so a refusal at the first answer is
+    final: usually `ssh.user` is not the image's user (ubuntu on Ubuntu, admin on Debian)."""
+
+
 def _warn_on_stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -97,6 +105,7 @@ class FabricRemote:
         self.name = node.name
         self.node = node
         self.known_hosts = Path(inventory.known_hosts)
+        self.key_file = inventory.key_file
         self.conn = Connection(node.ssh_host, user=node.ssh_user, connect_timeout=CONNECT_TIMEOUT,
                                connect_kwargs={"key_filename": [inventory.key_file], "look_for_keys": False,
                                                "allow_agent": False})
@@ -121,6 +130,12 @@ class FabricRemote:
                 f"{exc.key.fingerprint}, not the one pinned for it in {self.known_hosts}: someone may be in "
                 f"between, or the host was rebuilt; check its console (EC2 console, Get system log), and if it was "
                 f"rebuilt remove its lines from {self.known_hosts} and run the command again") from None
+        except paramiko.AuthenticationException:
+            raise LoginRefused(
+                f"{self.name} ({self.node.ssh_host}) refused SSH login as {self.node.ssh_user} with the key "
+                f"{self.key_file}: check that `ssh: {{user: ...}}` in the config is the image's login user (ubuntu on "
+                f"Ubuntu, admin on Debian; leave it out for that default) and that the key is the lab's, then run "
+                f"the command again") from None
         except (paramiko.SSHException, socket.error, EOFError) as exc:
             raise RemoteError(f"{self.name} ({self.node.ssh_host}): SSH failed: {exc}; check that it runs "
                               f"(`lab status`) and that ssh.allow_from holds your address, then run the command "
@@ -146,26 +161,34 @@ def fabric_factory(inventory: Inventory, warn: Warn = _warn_on_stderr) -> Remote
 
 
 def _answers(node: NodeRecord, factory: RemoteFactory) -> bool:
-    """True once the host runs a command; a changed host key is raised, not waited out."""
+    """True once the host runs a command; a changed host key or a refused login is raised, not waited out."""
     try:
         return factory(node).run("true", sudo=False, timeout=CONNECT_TIMEOUT).ok
-    except HostKeyChanged:
+    except (HostKeyChanged, LoginRefused):
         raise
     except RemoteError:
         return False
 
 
 def wait_for_ssh(inventory: Inventory, factory: RemoteFactory, *, progress, timeout: float = 300,
-                 interval: float = 3) -> None:
-    """Every node answers on SSH, all waited for in parallel; a RemoteError naming those that never did."""
+                 interval: float = 3, allowed: list[str] | None = None) -> None:
+    """Every node answers on SSH, all waited for in parallel; a RemoteError naming those that never did.
+
+    A host that refuses the login or shows another host key ends the whole wait at once (the
+    other nodes' waits stop at their next try): waiting would not change either answer.
+    allowed: the sources the security group lets SSH in from, for the timeout's line."""
     started = time.monotonic()
+    fatal = threading.Event()
 
     def wait(node: NodeRecord) -> bool:
         try:
-            Retrying(retry=retry_if_result(lambda ok: not ok), stop=stop_after_delay(timeout),
-                     wait=wait_fixed(interval))(_answers, node, factory)
+            Retrying(retry=retry_if_result(lambda ok: not ok), stop=stop_after_delay(timeout) | stop_when_event_set(
+                fatal), wait=wait_fixed(interval))(_answers, node, factory)
         except RetryError:
             return False
+        except RemoteError:
+            fatal.set()
+            raise
         progress(f"  {node.name} answers on SSH ({time.monotonic() - started:.0f} s)")
         return True
 
@@ -174,4 +197,13 @@ def wait_for_ssh(inventory: Inventory, factory: RemoteFactory, *, progress, time
     silent = [f"{n.name} ({n.ssh_host})" for n, ok in zip(inventory.nodes, answered) if not ok]
     if silent:
         raise RemoteError(f"{', '.join(silent)} did not answer on SSH within {timeout:.0f} s; "
-                          f"check the security group's SSH rule (ssh.allow_from) and run `lab up` again")
+                          + _allowed_hint(allowed))
+
+
+def _allowed_hint(allowed: list[str] | None) -> str:
+    """What the security group lets in and how to change it: the usual cause of a silent host."""
+    if not allowed:
+        return "check the security group's SSH rule (ssh.allow_from) and run `lab up` again"
+    return (f"the security group allows SSH only from {', '.join(allowed)}: if you reach AWS from another address "
+            f"(a VPN, a proxy, another network), set `ssh: {{allow_from: [YOUR.PUBLIC.ADDRESS/32]}}` in the config "
+            f"and run `lab up` again")

@@ -61,9 +61,9 @@ def device_names(spec: LabSpec) -> dict[str, dict[str, str]]:
 
 
 def launch_mappings(spec: LabSpec, volumes: list[WantedVolume]) -> list[dict]:
-    """RunInstances BlockDeviceMappings for a new node's Swift volumes (pure)."""
+    """RunInstances BlockDeviceMappings for a new node's Swift volumes, encrypted (pure)."""
     return [{"DeviceName": v.device, "Ebs": {"VolumeSize": v.size_gb, "VolumeType": spec.volume_type,
-                                             "DeleteOnTermination": True}} for v in volumes]
+                                             "DeleteOnTermination": True, "Encrypted": True}} for v in volumes]
 
 
 def name_batches(untagged: list[tuple[str, str]]) -> dict[str, list[str]]:
@@ -102,8 +102,9 @@ def create(ec2, spec: LabSpec, volumes: list[WantedVolume],
         tags["Name"] = f"{spec.name}-{v.node}-{v.name}"
         # One token for every retry of this create: a timed-out CreateVolume that went through
         # is answered with its volume, not followed by a second one.
+        # Encrypted with the account's default EBS key, as the launch's volumes are (lab/instances.py).
         return with_retry(ec2.create_volume, AvailabilityZone=zone_of[v], Size=v.size_gb,
-                          VolumeType=spec.volume_type, TagSpecifications=[tag_spec("volume", tags)],
+                          VolumeType=spec.volume_type, Encrypted=True, TagSpecifications=[tag_spec("volume", tags)],
                           ClientToken=uuid.uuid4().hex)["VolumeId"]
 
     return {(v.node, v.name): vid for v, vid in zip(volumes, _parallel(one, volumes))}

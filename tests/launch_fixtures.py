@@ -123,6 +123,19 @@ def ec2(monkeypatch, moto_images):
         yield boto3.client("ec2", region_name=REGION)
 
 
+def with_internet_route(ec2, vpc_id: str | None = None) -> str:
+    """The VPC's (default: the default VPC's) main route table sends 0.0.0.0/0 to a new internet
+    gateway, as an AWS default VPC's does: moto makes its default VPC without one, and `subnet:`
+    is refused without it. The gateway's id."""
+    vpc_id = vpc_id or ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc_id)
+    main = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]},
+                                              {"Name": "association.main", "Values": ["true"]}])["RouteTables"][0]
+    ec2.create_route(RouteTableId=main["RouteTableId"], DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+    return gateway
+
+
 def spec_with(extra: str = "", text: str = CONFIG):
     """The default config (SSH from a fixed address: no test asks the internet who it is), plus extra."""
     return parse_config(text.replace("allow_from: [auto]", f"allow_from: [{CALLER}]") + extra, "configs/lab.yaml")

@@ -75,9 +75,9 @@ def test_a_new_nodes_volumes_come_with_its_launch_tagged_with_their_names(ec2, m
     requests = {_node_of(p): p for p in runs.calls}
     swift = [m for m in requests["object1"]["BlockDeviceMappings"] if m["DeviceName"] != "/dev/sda1"]
     assert swift == [{"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 10, "VolumeType": "gp3",
-                                                        "DeleteOnTermination": True}},
+                                                        "DeleteOnTermination": True, "Encrypted": True}},
                      {"DeviceName": "/dev/sdg", "Ebs": {"VolumeSize": 10, "VolumeType": "gp3",
-                                                        "DeleteOnTermination": True}}]
+                                                        "DeleteOnTermination": True, "Encrypted": True}}]
     # One set of volume tags for every volume of a launch: the per-volume name cannot be among them.
     assert "lab:volume" not in _volume_tags(requests["object1"])
     assert _volume_tags(requests["object1"])["lab:name"] == "rocky-lab"

@@ -31,7 +31,7 @@ from lab import cli
 from lab.images import CANONICAL_OWNER, DEBIAN_OWNER, OFFICIAL_IMAGES
 from labcore.paths import LabPaths
 
-DEBIAN_CONFIG = CONFIG.replace("os: ubuntu-18.04", "os: debian-12").replace("ssh: {user: ubuntu, ", "ssh: {")
+DEBIAN_CONFIG = CONFIG.replace("os: ubuntu-18.04", "os: debian-12")
 
 
 def _describe_images(monkeypatch) -> Answers:

@@ -25,6 +25,7 @@ from launch_fixtures import (  # noqa: F401 - ec2 and moto_images are fixtures
     subnet_of_zone,
     swift_volumes,
     tags,
+    with_internet_route,
 )
 
 from lab import cli
@@ -104,7 +105,8 @@ def _no_capacity(ec2, monkeypatch, zones: set[str], instance_type: str | None = 
     subnets = {subnet_of_zone(ec2, z)["SubnetId"] for z in zones}
 
     def decide(params):
-        if params.get("SubnetId") in subnets and instance_type in (None, params.get("InstanceType")):
+        subnet = params.get("SubnetId") or params.get("NetworkInterfaces", [{}])[0].get("SubnetId")  # `subnet:`
+        if subnet in subnets and instance_type in (None, params.get("InstanceType")):
             return refuse("InsufficientInstanceCapacity", "RunInstances")
         return None
 
@@ -155,6 +157,7 @@ def test_no_capacity_in_any_zone_is_exit_1_naming_the_type_and_the_zones(ec2, mo
 
 def test_with_a_configured_subnet_no_capacity_there_is_exit_1_naming_that_zone(ec2, monkeypatch):
     subnet = subnet_of_zone(ec2, f"{REGION}c")["SubnetId"]
+    with_internet_route(ec2)
     _no_capacity(ec2, monkeypatch, {f"{REGION}c"}, "t3.large")
     with pytest.raises(CloudError, match=f"no t3.large capacity for controller in {REGION}c; run `lab up` again"):
         run_up(spec_with(f"subnet: {subnet}\n"))
@@ -208,6 +211,7 @@ def test_a_new_node_tries_its_volumes_zone_first_then_the_rest_in_order():
 
 def _other_vpc_subnet(ec2) -> dict:
     vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+    with_internet_route(ec2, vpc)  # a public subnet: only the VPC is wrong
     return ec2.create_subnet(VpcId=vpc, CidrBlock="10.20.0.0/24", AvailabilityZone=f"{REGION}a")["Subnet"]
 
 

@@ -5,6 +5,7 @@ Each is one line saying what to set, with nothing created."""
 from __future__ import annotations
 
 import pytest
+from hostprog_http import FakeHTTP, closed_port
 from launch_fixtures import CONFIG, REGION, ec2, moto_images  # noqa: F401 - ec2 and moto_images are fixtures
 
 from lab import network
@@ -12,33 +13,33 @@ from labcore.errors import LabError
 from labcore.paths import LabPaths
 
 
-class _Answer:
-    def __init__(self, body: bytes):
-        self.body = body
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def read(self):
-        return self.body
+def _checkip(monkeypatch, body: bytes) -> FakeHTTP:
+    """A stand-in for checkip.amazonaws.com on 127.0.0.1 answering body: no test asks the real one."""
+    server = FakeHTTP(lambda seen: (200, {}, body))
+    monkeypatch.setattr(network, "CHECKIP_URL", server.url + "/")
+    return server
 
 
 def test_caller_address_lookup_failure_says_to_set_allow_from(monkeypatch):
-    # urlopen is replaced: no test ever asks a real service for the address.
-    def offline(url, timeout):
-        raise OSError("network is unreachable")
-
-    monkeypatch.setattr(network.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(network, "CHECKIP_URL", f"http://127.0.0.1:{closed_port()}/")
     with pytest.raises(LabError, match="could not find your public IPv4 address.*set ssh.allow_from"):
         network.detect_caller_cidr("172.31.0.0/20")
-    monkeypatch.setattr(network.urllib.request, "urlopen", lambda url, timeout: _Answer(b"93.184.216.34\n"))
-    assert network.detect_caller_cidr("172.31.0.0/20") == "93.184.216.34/32"
-    monkeypatch.setattr(network.urllib.request, "urlopen", lambda url, timeout: _Answer(b"<html>captive portal"))
-    with pytest.raises(LabError, match="set ssh.allow_from"):
+    with _checkip(monkeypatch, b"93.184.216.34\n"):
+        assert network.detect_caller_cidr("172.31.0.0/20") == "93.184.216.34/32"
+    with _checkip(monkeypatch, b"<html>captive portal"), pytest.raises(LabError, match="set ssh.allow_from"):
         network.detect_caller_cidr("172.31.0.0/20")
+
+
+def test_caller_address_is_asked_directly_never_through_the_proxy_ssh_does_not_use(monkeypatch):
+    """Behind HTTPS_PROXY the proxy's address would be allowed, while SSH leaves by another way."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    dead_proxy = f"http://127.0.0.1:{closed_port()}"
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, dead_proxy)
+    with _checkip(monkeypatch, b"93.184.216.34\n") as checkip:
+        assert network.detect_caller_cidr("172.31.0.0/20") == "93.184.216.34/32"
+    assert [s.path for s in checkip.seen] == ["/"]  # asked directly: a proxy would have been sent the full URL
 
 
 def _remove_default_vpc(ec2, keep_vpc: bool) -> None:

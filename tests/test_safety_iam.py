@@ -63,3 +63,10 @@ def test_iam_actions_are_real_ec2_actions_listed_once_in_order(ec2_model):
     assert list(IAM_ACTIONS) == sorted(set(IAM_ACTIONS))
     # Tagging at creation (TagSpecifications) needs ec2:CreateTags although the lab never calls it by name.
     assert "ec2:CreateTags" in IAM_ACTIONS
+
+
+def test_the_readmes_iam_list_is_iam_actions():
+    readme = (ROOT / "README.md").read_text()
+    listed = readme.split("**IAM permissions**")[1].split(". A refusal")[0]
+    names = re.findall(r"\b([A-Z][A-Za-z]+)\b", listed.split("`ec2:`", 1)[1])
+    assert sorted(f"ec2:{n}" for n in names) == list(IAM_ACTIONS)

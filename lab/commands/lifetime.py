@@ -11,8 +11,10 @@ from lab.target import Target
 
 
 def cost_line(spec: LabSpec, target: Target) -> str:
-    """The lab's price per hour and per day; on the twin, what it would cost on AWS."""
+    """The lab's price per hour and per day (and what it leaves out); on the twin, what it would cost on AWS."""
     line = cost.estimate(cost.usage_of_spec(spec), spec.region).line()
+    note = cost.credits_note(spec)
+    line = f"{line}; {note}" if note else line
     return line if target.name == "aws" else f"{line} if it ran on AWS; on the twin it costs nothing"
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from lab import expiry
 from lab.commands.common import Context, context, say
 from lab.commands.lifetime import cost_line, expiry_line, warnings
+from lab.userdata import user_data
 from labcore.inventory import Inventory
 
 
@@ -35,7 +37,7 @@ def run(args) -> int:
         say("nothing to create: every resource of the lab exists")
     say(expiry_line(report.expiry.expires_at, report.expiry.moved))
     if not args.no_ssh:
-        prepare_hosts(ctx, report.inventory)
+        prepare_hosts(ctx, report.inventory, report.ssh_sources)
     from lab.ec2 import retry_summary
 
     if retry_summary():
@@ -48,7 +50,10 @@ def run(args) -> int:
 
 
 def dry_run(ctx: Context) -> int:
-    """What `lab up` would make, from the config alone: no call to any API, nothing created."""
+    """What `lab up` would make, from the config alone: no call to any API, nothing created.
+
+    The user data shown is a new lab's (expiring expires_after from now); a lab that exists
+    keeps the time of its lab:expires-at tag, and its instances' user data says that one."""
     spec = ctx.spec
     volumes = [f"{n}/{v} {size} GiB" for n, s in spec.nodes.items() for v, size in s.volumes.items()]
     say(f"--dry-run: lab {spec.name} in {spec.region} ({ctx.target.name}) would have {len(spec.nodes)} instances ("
@@ -56,17 +61,34 @@ def dry_run(ctx: Context) -> int:
         + ", ".join(volumes) + f", {spec.volume_type}), a security group and a key pair; "
         + ("it would expire after " + spec.expires_after if spec.expiry else "it would never expire")
         + ". Nothing was created or asked; `lab up` makes what does not exist yet")
+    say(launch_line(spec))
+    data = user_data(expiry.expires_at(spec.expiry))
+    if data is None:
+        say("user data: none (the lab never expires, so no power-off is scheduled at launch)")
+    else:
+        say("user data of every instance (cloud-init runs it at every boot; shown for a lab made now):")
+        say(data.rstrip("\n"))
     return 0
 
 
-def prepare_hosts(ctx: Context, inventory: Inventory) -> None:
+def launch_line(spec) -> str:
+    """What every RunInstances asks for beyond EC2's defaults (lab/instances.py launch_options)."""
+    unlimited = [n for n, s in spec.nodes.items() if s.unlimited]
+    credits = "CPU credits standard" + (f" (unlimited on {', '.join(unlimited)})" if unlimited else "")
+    address = (f"; in {spec.subnet} with a public IPv4 address on the network interface" if spec.subnet else "")
+    return (f"each instance: IMDSv2 only (HttpTokens required), root and Swift volumes encrypted with the account's "
+            f"default EBS key, {credits} on burstable types, terminated when it powers off{address}")
+
+
+def prepare_hosts(ctx: Context, inventory: Inventory, allowed: list[str]) -> None:
+    """allowed: the sources the security group lets SSH in from (said if a host stays silent)."""
     from lab.prepare import prepare_hosts as prepare
     from lab.ssh import fabric_factory, wait_for_ssh
 
     ctx.target.pin_host_keys(ctx.target.ec2_client(ctx.spec.region), inventory, say)
     factory = fabric_factory(inventory)
     say(f"waiting for SSH on {len(inventory.nodes)} hosts")
-    wait_for_ssh(inventory, factory, progress=say)
+    wait_for_ssh(inventory, factory, progress=say, allowed=allowed)
     say("preparing hosts: the lab's programs, first boot done (cloud-init, apt locks), hostname, /etc/hosts "
         "(the same steps `lab install` starts with); then the Swift volumes (format only blank devices, mount, fstab)")
     for host in prepare(inventory, factory, progress=say, log_dir=ctx.paths.logs):
