@@ -74,7 +74,7 @@ def internet_route(tables: list[dict]) -> str | None:
 
 def require_internet_route(ec2, spec: LabSpec, subnet: Subnet) -> None:
     """`subnet:` must send 0.0.0.0/0 to an internet gateway, else SSH from outside never arrives
-    (and the hosts reach no package archive): refused before anything is launched.
+    (a NAT gateway lets hosts out, never SSH in): refused before anything is launched.
 
     The subnet's own route table when it has one, else its VPC's main table (as EC2 routes)."""
     tables = with_retry(ec2.describe_route_tables, Filters=[

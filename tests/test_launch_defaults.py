@@ -124,6 +124,15 @@ def test_unlimited_is_refused_on_a_type_without_cpu_credits(tmp_path, capsys):
                                        f"(t2, t3, t3a, t4g), not m5.large\n")
 
 
+@pytest.mark.parametrize("value", ['"true"', "1", "on-demand"])
+def test_unlimited_takes_a_yaml_boolean_only(value):
+    from labcore.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="nodes.controller.unlimited: expected"):
+        spec_with(text=CONFIG.replace("controller: {role: controller, type: t3.large}",
+                                      f"controller: {{role: controller, type: t3.large, unlimited: {value}}}"))
+
+
 def test_root_and_swift_volumes_are_encrypted_also_one_added_to_a_running_node(ec2):
     run_up(spec_with(text=with_fewer_volumes()))
     run_up(spec_with())  # sdc: CreateVolume in the node's zone, then attached
