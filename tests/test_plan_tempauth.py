@@ -253,3 +253,16 @@ def test_the_benchs_floors_install_what_the_tempauth_plan_installs_on_the_config
     assert set(packages(["controller", "object"], "tempauth")) == installed
     assert [(role, kind) for _, role, kind, _ in lab_hosts(load_config(TEMPAUTH_CONFIG))] == \
         [("controller", "t3.small"), ("object", "t3.small"), ("object", "t3.small")]
+
+
+def test_status_and_the_report_say_the_lab_is_swift_only(capsys):
+    from bootstrap.report_html.model import ReportData
+    from bootstrap.report_html.page import render_page
+    from lab.commands.status import _print
+
+    _print({"lab": "swift-lab", "region": "ap-northeast-2", "target": "aws", "endpoint_url": None, "running": True,
+            "auth": "tempauth", "instances": [], "volumes": [], "security_groups": [], "key_pairs": []})
+    assert "Swift only (auth: tempauth): no Keystone, MariaDB, RabbitMQ or etcd" in capsys.readouterr().out
+    assert "Swift only with TempAuth (no Keystone), rocky" in render_page(ReportData(lab="swift-lab", release="rocky",
+                                                                                    auth="tempauth"))
+    assert "OpenStack rocky" in render_page(ReportData(lab="rocky-lab", release="rocky"))
