@@ -10,6 +10,8 @@ size and mode) before it moves a byte, and decides what to do in pure functions,
 input (no such folder, a folder where a file is wanted, a local file in the way) stops
 with one line and nothing written. Both ends' sha256 are compared after the move.
 
+Between two nodes (NODE:SRC NODE:DST) the file goes through this machine: lab/nodecopy.py.
+
 A file copied out is 0600 here unless --mode says otherwise: a host's files hold the
 lab's passwords (keystone.conf, proxy-server.conf). A file copied in keeps its local
 mode (or --mode), and the owner of the file it replaces (root:swift on /etc/swift).
@@ -91,7 +93,7 @@ def parse_request(source: str, destination: str, inventory: Inventory) -> CopyRe
     both are lab/nodecopy.py's."""
     src, dst = split_node(source), split_node(destination)
     if src is None and dst is None:
-        raise LabError(f"lab copy SRC DST: one of them is NODE:PATH, neither is (nodes: "
+        raise LabError(f"lab copy SRC DST: SRC, DST or both must be NODE:PATH, neither is (nodes: "
                        f"{', '.join(n.name for n in inventory.nodes)}; a local name with a colon: ./{source})")
     if src is not None and dst is not None:
         raise ValueError("both ends are nodes: lab.nodecopy.parse_copy is the parser of that form")

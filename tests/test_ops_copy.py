@@ -125,7 +125,7 @@ def test_an_existing_local_file_is_only_overwritten_with_force(lab, tmp_path, ca
 
 
 @pytest.mark.parametrize("source, destination, expected", [
-    ("a.conf", "b.conf", "one of them is NODE:PATH, neither is"),
+    ("a.conf", "b.conf", "SRC, DST or both must be NODE:PATH, neither is"),
     ("object9:/etc/hosts", "here", "no node named 'object9' in lab rocky-lab (nodes: controller, object1, object2"),
     ("controller:/etc/swift/", "here", "/etc/swift/: name a file on the node, not a folder"),
 ])
