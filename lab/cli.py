@@ -66,12 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     plan_output = plan.add_mutually_exclusive_group()
     plan_output.add_argument("--json", action="store_true", help="a JSON list of steps per host")
     plan_output.add_argument("--shell", action="store_true", help="the raw shell each step asks and sends")
-    install = command("install", "install OpenStack (Keystone, Swift and their prerequisites) on the lab's hosts")
+    install = command("install", "install OpenStack (Keystone, Swift and their prerequisites; Swift alone with "
+                                 "auth: tempauth) on the lab's hosts")
     install.add_argument("--check", action="store_true",
                          help="change nothing: read the hosts' facts and show what would change, with a diff of "
                               "every file; exit 0 when nothing would change, 3 when something would (like "
                               "`terraform plan -detailed-exitcode`), 1 when a host could not be read")
-    command("verify", "prove the cloud works: ping, time sync, tokens, a Swift round trip, the volumes")
+    command("verify", "prove the cloud works: ping, time sync, tokens (TempAuth's /auth/v1.0 in a Swift-only lab), "
+                      "a Swift round trip, the volumes")
     reboot = command("reboot", "reboot nodes through the EC2 API (all of them by default) and wait until they are back")
     reboot.add_argument("nodes", nargs="*", metavar="NODE")
     ssh = command("ssh", "open a shell on a node, or run a command there: lab ssh NODE [-- COMMAND]")
