@@ -176,8 +176,8 @@ DEBIAN_12 = Profile(
     etcd_service="etcd",
     swift_storage_services=(
         "swift-account", "swift-account-auditor", "swift-account-reaper", "swift-account-replicator",
-        "swift-container", "swift-container-auditor", "swift-container-replicator", "swift-container-updater",
-        "swift-object", "swift-object-auditor", "swift-object-replicator", "swift-object-updater",
+        "swift-container", "swift-container-auditor", "swift-container-replicator", "swift-container-sync",
+        "swift-container-updater", "swift-object", "swift-object-auditor", "swift-object-replicator", "swift-object-updater",
     ),
 )
 

@@ -55,6 +55,12 @@ class OpenStackSpec(_Strict):
     os: Literal["ubuntu-18.04", "debian-12"] = "ubuntu-18.04"
 
 
+class SwiftSpec(_Strict):
+    # full: Swift's sample pipeline with keystone, versioned writes and container sync on (the whole
+    # API Tempest tests; README "Swift's pipeline"); guide: the install guide's exact pipeline and files.
+    pipeline: Literal["full", "guide"] = "full"
+
+
 # The login user of each OS's official EC2 image (Canonical's and Debian's).
 DEFAULT_SSH_USERS = {"ubuntu-18.04": "ubuntu", "debian-12": "admin"}
 
@@ -127,6 +133,7 @@ class LabSpec(_Strict):
     # keystone: the guide's whole cloud; tempauth: Swift alone, its own TempAuth accounts (no Keystone,
     # MariaDB, RabbitMQ or etcd). A lab keeps the mode it was made with (lab/drift.py).
     auth: Literal["keystone", "tempauth"] = "keystone"
+    swift: SwiftSpec = Field(default_factory=SwiftSpec)
 
     @field_validator("name")
     @classmethod

@@ -44,6 +44,8 @@ def differences(spec: LabSpec, inventory: Inventory, host_os: str | None = None)
         found.append(f"os {inventory.os} -> {wanted_os}")
     if inventory.auth != spec.auth:
         found.append(f"auth {inventory.auth} -> {spec.auth}")
+    if inventory.swift_pipeline != spec.swift.pipeline:
+        found.append(f"swift pipeline {inventory.swift_pipeline} -> {spec.swift.pipeline}")
     return found
 
 

@@ -268,6 +268,7 @@ def _inventory(ec2, spec: LabSpec, target: Target, paths: LabPaths, placement: P
     cidrs = [placement.cidr_of(found.instance(n).subnet_id) for n in spec.nodes]
     return Inventory(lab=spec.name, target=target.name, region=spec.region,
                      os=target.host_os or spec.openstack.os, release=spec.openstack.release, auth=spec.auth,
+                     swift_pipeline=spec.swift.pipeline,
                      subnet_cidr=network.management_network(cidrs), key_file=str(paths.key_file.resolve()),
                      known_hosts=str(paths.known_hosts.resolve()), nodes=nodes + leaving_nodes,
                      expires_at=tag_value(expiry.expires_at) if expiry.expires_at else None)

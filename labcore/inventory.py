@@ -57,6 +57,9 @@ class Inventory(BaseModel):
     # keystone or tempauth (the config's auth: when `lab up` made the lab); an inventory written before
     # the key existed is a keystone lab.
     auth: str = "keystone"
+    # full (the lab's: Swift's sample pipeline, all of the API Tempest tests) or guide (the install
+    # guide's exact pipeline); an inventory written before the key existed takes the default.
+    swift_pipeline: str = "full"
     subnet_cidr: str  # the management network, e.g. 172.31.0.0/20
     key_file: str
     known_hosts: str

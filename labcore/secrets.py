@@ -45,7 +45,12 @@ SECRET_NAMES = (
     "swift_pass",
     "swift_hash_path_prefix",
     "swift_hash_path_suffix",
+    "swift_sync_realm_key",
 )
+# Names a later version of the lab added: a secrets.yaml made before lacks them. No host holds
+# them yet, so `lab up` (which holds the lab's lock) adds them to the file, keeping every
+# other value; every other command asks for that `lab up` in one line.
+ADDED_LATER = ("swift_sync_realm_key",)
 
 # What a value may be: the plan puts values into shell, SQL, ini files and URLs without
 # quoting, and masking replaces every occurrence, so a value must be long enough never to
@@ -93,7 +98,7 @@ def ensure_secrets(paths: LabPaths, progress: Progress, *, hosts_exist: Callable
     had its secrets.yaml first, even when that first `up` was interrupted.
     """
     if paths.secrets.exists():
-        return load_secrets(paths.secrets, progress)
+        return _add_later_names(paths.secrets, _load(paths.secrets, progress), progress)
     if hosts_exist():  # the cloud and this checkout disagree: a failure on the cloud's side of things (exit 1)
         raise CloudStateError(f"lab {paths.root.name} already has instances, and {paths.secrets} is missing: "
                               f"{RESTORE}")
@@ -105,11 +110,31 @@ def ensure_secrets(paths: LabPaths, progress: Progress, *, hosts_exist: Callable
     return made
 
 
+def _add_later_names(path: Path, found: Secrets, progress: Progress) -> Secrets:
+    missing = [name for name in ADDED_LATER if name not in found.values]
+    if not missing:
+        return found
+    values = {**generate(tuple(missing)).values, **found.values}  # every value the file had, unchanged
+    write_atomic(path, yaml.safe_dump(values, sort_keys=True))
+    progress(f"{path}: added {', '.join(missing)} (this version of the lab needs it; every other value kept)")
+    return Secrets(values)
+
+
 def load_secrets(path: Path, progress: Progress) -> Secrets:
-    """The secrets in path; a missing or damaged file is a StateFileError saying to restore it.
+    """The secrets in path; a missing or damaged file is a StateFileError saying to restore it,
+    a file from before a name was added one saying to run `lab up` once (it adds the name).
 
     A file others may read is put back to 0600 first, with a line.
     """
+    found = _load(path, progress)
+    missing = [name for name in ADDED_LATER if name not in found.values]
+    if missing:
+        raise StateFileError(f"{path} has no {', '.join(missing)} (it was made by an older version of the lab): "
+                             f"run `lab up` once, it adds it and changes nothing else")
+    return found
+
+
+def _load(path: Path, progress: Progress) -> Secrets:
     if not path.exists():
         raise StateFileError(f"{path} is missing: {RESTORE}")
     tighten(path, progress)
@@ -133,7 +158,7 @@ def _valid_values(path: Path, data: object) -> dict[str, str]:
     for name, value in data.items():
         if not isinstance(name, str) or not isinstance(value, str) or not VALUE.fullmatch(value):
             raise StateFileError(f"{path} is damaged ({_clip(repr(name))}: expected {VALUE_RULE}): {RESTORE}")
-    missing = [name for name in SECRET_NAMES if name not in data]
+    missing = [name for name in SECRET_NAMES if name not in data and name not in ADDED_LATER]
     if missing:
         raise StateFileError(f"{path} is damaged (no {', '.join(missing)}; was it cut short?): {RESTORE}")
     return data

@@ -39,20 +39,23 @@ def node(name: str, role: str, volumes: tuple[str, ...] = ()) -> NodeRecord:
                                             device=f"/dev/sd{'fghij'[i]}") for i, v in enumerate(volumes)])
 
 
-def inventory(os_name: str = "ubuntu-18.04", volumes: tuple[str, ...] = ("sdb", "sdc")) -> Inventory:
+def inventory(os_name: str = "ubuntu-18.04", volumes: tuple[str, ...] = ("sdb", "sdc"), *,
+              swift_pipeline: str = "full") -> Inventory:
     target = "aws" if os_name.startswith("ubuntu") else "sim"
     return Inventory(lab="rocky-lab", target=target, region="ap-northeast-2", os=os_name, release="rocky",
-                     subnet_cidr="10.0.0.0/24", key_file="k", known_hosts="h",
+                     subnet_cidr="10.0.0.0/24", key_file="k", known_hosts="h", swift_pipeline=swift_pipeline,
                      nodes=[node("controller", "controller"), node("object1", "object", volumes),
                             node("object2", "object", volumes)])
 
 
-def context(os_name: str = "ubuntu-18.04", volumes: tuple[str, ...] = ("sdb", "sdc")) -> PlanContext:
-    return PlanContext.for_inventory(inventory(os_name, volumes), generate())
+def context(os_name: str = "ubuntu-18.04", volumes: tuple[str, ...] = ("sdb", "sdc"), *,
+            swift_pipeline: str = "full") -> PlanContext:
+    return PlanContext.for_inventory(inventory(os_name, volumes, swift_pipeline=swift_pipeline), generate())
 
 
-def plan_for(os_name: str = "ubuntu-18.04", volumes: tuple[str, ...] = ("sdb", "sdc")) -> tuple[PlanContext, Plan]:
-    ctx = context(os_name, volumes)
+def plan_for(os_name: str = "ubuntu-18.04", volumes: tuple[str, ...] = ("sdb", "sdc"), *,
+             swift_pipeline: str = "full") -> tuple[PlanContext, Plan]:
+    ctx = context(os_name, volumes, swift_pipeline=swift_pipeline)
     return ctx, build_plan(ctx.inventory, ctx.secrets)
 
 

@@ -52,6 +52,7 @@ BAD_CONFIGS = {
     "expires_after without a unit": (GOOD + "expires_after: 8\n", "expires_after", "say the unit"),
     "expires_after negative": (GOOD + "expires_after: -1h\n", "expires_after", "before it starts"),
     "expires_after over 30 days": (GOOD + "expires_after: 31d\n", "expires_after", "longer than 30 days"),
+    "unknown swift pipeline": (GOOD + "swift: {pipeline: fast}\n", "swift.pipeline", "'full' or 'guide'"),
     "expires_after unparsable": (GOOD + "expires_after: soon\n", "expires_after", "such as 45m, 8h"),
 }
 
@@ -65,6 +66,7 @@ def test_default_config_is_the_guides_reference_layout():
     assert (spec.openstack.release, spec.openstack.os) == ("rocky", "ubuntu-18.04")
     assert spec.ssh.allow_from == ["auto"] and spec.volume_type == "gp3"
     assert (spec.expires_after, spec.expiry) == ("8h", timedelta(hours=8)) and spec.ssh.allow_wide is False
+    assert spec.swift.pipeline == "full"
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CONFIGS))

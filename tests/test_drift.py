@@ -25,6 +25,7 @@ FEWER_VOLUMES = CONFIG.replace("object2: {role: object, type: t3.medium, volumes
                                "object2: {role: object, type: t3.medium, volumes: {sdb: 10}}")
 DEBIAN = CONFIG.replace("os: ubuntu-18.04", "os: debian-12")
 TEMPAUTH = CONFIG + "auth: tempauth\n"
+GUIDE_PIPELINE = CONFIG + "swift: {pipeline: guide}\n"
 
 
 def test_the_config_lab_up_applied_has_no_difference():
@@ -39,6 +40,7 @@ def test_the_config_lab_up_applied_has_no_difference():
     (FEWER_VOLUMES, ["volume object2/sdc removed"]),
     (DEBIAN, ["os ubuntu-18.04 -> debian-12"]),
     (TEMPAUTH, ["auth keystone -> tempauth"]),
+    (GUIDE_PIPELINE, ["swift pipeline full -> guide"]),
 ])
 def test_each_difference_is_named(text, expected):
     assert differences(parse_config(text), inventory()) == expected

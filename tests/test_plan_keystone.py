@@ -78,6 +78,7 @@ def test_identity_entities_are_the_guides_commands(planned):
         ("user", "create", "--domain", "default", "--password", ctx.secrets["demo_pass"], "myuser"),
         ("role", "create", "myrole"),
         ("role", "add", "--project", "myproject", "--user", "myuser", "myrole"),
+        ("role", "create", "ResellerAdmin"),  # not the guide's: Swift's reseller admin role (issue 22)
     ]
 
 
@@ -116,6 +117,7 @@ def test_identity_entities_are_created_only_when_keystones_database_lacks_them(t
         ["user", "set", "--password", ctx.secrets["demo_pass"], "myuser"],  # exists, but never set by the lab
         ["role", "create", "myrole"],
         ["role", "add", "--project", "myproject", "--user", "myuser", "myrole"],
+        ["role", "create", "ResellerAdmin"],
     ]
     # The fake database still counts none of what was created: the step says so and fails.
     assert "`myproject`: not in keystone's database after the openstack command" in report.failure.tail[-1]

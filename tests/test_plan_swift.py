@@ -45,8 +45,9 @@ def ini(text: str) -> configparser.ConfigParser:
 
 
 # ------------------------------------------------------------------ proxy
-def test_proxy_listens_on_8080_with_the_guides_keystone_pipeline(planned):
-    conf = ini(file_on(planned[1], "controller", "/etc/swift/proxy-server.conf"))
+@pytest.mark.parametrize("os_name", ["ubuntu-18.04", "debian-12"])
+def test_proxy_listens_on_8080_with_the_guides_keystone_pipeline_when_asked(os_name):
+    conf = ini(file_on(plan_for(os_name, swift_pipeline="guide")[1], "controller", "/etc/swift/proxy-server.conf"))
     assert (conf["DEFAULT"]["bind_port"], conf["DEFAULT"]["user"], conf["DEFAULT"]["swift_dir"]) == (
         "8080", "swift", "/etc/swift")
     assert conf["pipeline:main"]["pipeline"] == GUIDE_PIPELINE
@@ -205,7 +206,8 @@ def test_the_proxy_and_memcached_restart_when_what_they_read_changes(planned):
     ctx, plan = planned
     (service,) = actions(step_named(plan, "swift-proxy-start", "controller"), Service)
     assert service.units == ("memcached", ctx.profile.swift_proxy_service)
-    assert service.watch == ("/etc/swift/proxy-server.conf", "/etc/swift/swift.conf", "/etc/swift/account.ring.gz",
+    assert service.watch == ("/etc/swift/proxy-server.conf", "/etc/swift/swift.conf",
+                             "/etc/swift/container-sync-realms.conf", "/etc/swift/account.ring.gz",
                              "/etc/swift/container.ring.gz", "/etc/swift/object.ring.gz")
     assert service.stamp == "/var/lib/lab/swift-proxy.sha256"  # the stamp today's labs already have
 

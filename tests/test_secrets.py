@@ -166,3 +166,31 @@ def test_an_older_file_with_a_database_root_password_loads_unchanged(paths):
     secrets = load_secrets(paths.secrets, print)
     assert paths.secrets.read_text() == older  # nothing added, nothing dropped
     assert secrets.mask("root 0123456789abcdef0123456789abcdef") == f"root {MASK}"  # still never shown
+
+
+def _older_file(paths: LabPaths) -> dict[str, str]:
+    """secrets.yaml as a version of the lab before swift_sync_realm_key wrote it."""
+    older = {name: value for name, value in generate().values.items() if name != "swift_sync_realm_key"}
+    paths.ensure(print)
+    paths.secrets.write_text(yaml.safe_dump(older))
+    os.chmod(paths.secrets, 0o600)
+    return older
+
+
+def test_lab_up_adds_a_name_a_newer_version_needs_and_keeps_every_value(paths):
+    older, lines = _older_file(paths), []
+    secrets = ensure_secrets(paths, lines.append, hosts_exist=lambda: True)
+    assert {k: v for k, v in secrets.values.items() if k in older} == older
+    assert len(secrets["swift_sync_realm_key"]) == 32
+    assert yaml.safe_load(paths.secrets.read_text()) == secrets.values and mode(paths.secrets) == 0o600
+    assert lines == [f"{paths.secrets}: added swift_sync_realm_key (this version of the lab needs it; "
+                     f"every other value kept)"]
+    assert ensure_secrets(paths, lines.append, hosts_exist=lambda: True).values == secrets.values  # once
+
+
+def test_other_commands_ask_for_that_lab_up_in_one_line_and_change_nothing(paths):
+    older = _older_file(paths)
+    before = paths.secrets.read_bytes()
+    with pytest.raises(StateFileError, match=r"has no swift_sync_realm_key .*run `lab up` once, it adds it"):
+        load_secrets(paths.secrets, print)
+    assert paths.secrets.read_bytes() == before and set(older) < set(SECRET_NAMES)

@@ -18,6 +18,7 @@ from bootstrap.components.swift_proxy import (
     PROXY_CONF,
     PROXY_PORT,
     SWIFT_DIR,
+    realms_files,
     render_ini,
 )
 from bootstrap.components.swift_rings import RINGS, ring_path, serving_nodes
@@ -31,7 +32,7 @@ SWIFT_CONF = f"{SWIFT_DIR}/swift.conf"
 # What `swift-init` runs on a storage node (the guide's `all` minus what a storage node has no config for).
 STORAGE_DAEMONS = (
     "account-server", "account-auditor", "account-reaper", "account-replicator",
-    "container-server", "container-auditor", "container-replicator", "container-updater",
+    "container-server", "container-auditor", "container-replicator", "container-sync", "container-updater",
     "object-server", "object-auditor", "object-replicator", "object-updater",
 )
 CLOUD_READY_SECONDS = 180.0  # the twin's proxy answered 503 for ~30 s after a fresh install
@@ -70,8 +71,12 @@ def _owned() -> Command:
                    what=f"{SWIFT_DIR} owned by root:swift")
 
 
+def _realms(ctx: PlanContext) -> tuple[str, ...]:
+    return tuple(f.path for f in realms_files(ctx))
+
+
 def proxy_step(ctx: PlanContext) -> Step:
-    inputs = (PROXY_CONF, SWIFT_CONF, *(ring_path(r) for r in RINGS))
+    inputs = (PROXY_CONF, SWIFT_CONF, *_realms(ctx), *(ring_path(r) for r in RINGS))
     proxy = Service(("memcached", ctx.profile.swift_proxy_service), watch=inputs,
                     stamp=f"{STAMP_DIR}/swift-proxy.sha256")
     return Step("swift-proxy-start", "finalize", (ctx.controller.name,), (swift_conf_file(ctx), _owned(), proxy),
@@ -79,7 +84,8 @@ def proxy_step(ctx: PlanContext) -> Step:
 
 
 def storage_step(ctx: PlanContext) -> Step:
-    inputs = (*(server_conf_path(s) for s in SERVER_PORTS), SWIFT_CONF, *(ring_path(r) for r in RINGS))
+    inputs = (*(server_conf_path(s) for s in SERVER_PORTS), SWIFT_CONF, *_realms(ctx),
+              *(ring_path(r) for r in RINGS))
     return Step("swift-storage-start", "finalize", tuple(n.name for n in serving_nodes(ctx)),
                 (swift_conf_file(ctx), _owned(), _storage_services(ctx, inputs)), guide=guide.SWIFT_FINALIZE)
 

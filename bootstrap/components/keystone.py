@@ -134,6 +134,9 @@ def _entities(ctx: PlanContext) -> Step:
         guide_command(ctx, "role create myrole", "SELECT count(*) FROM role WHERE name='myrole'"),
         guide_command(ctx, "role add --project myproject --user myuser myrole",
                       assignment_query("myuser", "myproject", "myrole")),
+        # Not in the guide: Swift's keystoneauth gives this role reseller admin rights (its default
+        # reseller_admin_role), the only way to set an account's quota; Tempest needs it to exist.
+        guide_command(ctx, "role create ResellerAdmin", "SELECT count(*) FROM role WHERE name='ResellerAdmin'"),
     )
     return Step("identity-entities", "keystone", (ctx.controller.name,), actions, guide=guide.KEYSTONE_USERS)
 

@@ -22,10 +22,25 @@ PROXY_PORT = 8080
 PUBLIC_URL = f"http://controller:{PROXY_PORT}/v1/AUTH_%(project_id)s"
 ADMIN_URL = f"http://controller:{PROXY_PORT}/v1"
 ENDPOINTS = (("public", PUBLIC_URL), ("internal", PUBLIC_URL), ("admin", ADMIN_URL))
-# The guide's pipeline, in its order; keystone instead of tempauth.
-PIPELINE = ("catch_errors", "gatekeeper", "healthcheck", "proxy-logging", "cache", "container_sync", "bulk",
-            "ratelimit", "authtoken", "keystoneauth", "container-quotas", "account-quotas", "slo", "dlo",
-            "versioned_writes", "proxy-logging", "proxy-server")
+# The default pipeline: Swift's own sample's (proxy-server.conf-sample, the same in 2.19.0 of
+# Rocky and 2.30.0 of Zed) with the guide's authtoken keystoneauth where the sample has
+# tempauth, and the three middlewares DevStack adds to it: crossdomain before the auth,
+# formpost and staticweb right after it. So the lab serves the whole Swift API Tempest
+# tests (TempURL, form POST, static web, crossdomain.xml, copy, symlinks, listing formats).
+PIPELINE = ("catch_errors", "gatekeeper", "healthcheck", "proxy-logging", "cache", "listing_formats",
+            "container_sync", "bulk", "tempurl", "ratelimit", "crossdomain", "authtoken", "keystoneauth",
+            "formpost", "staticweb", "copy", "container-quotas", "account-quotas", "slo", "dlo", "versioned_writes",
+            "symlink", "proxy-logging", "proxy-server")
+# The install guide's pipeline, in its order (`swift: {pipeline: guide}`).
+GUIDE_PIPELINE = ("catch_errors", "gatekeeper", "healthcheck", "proxy-logging", "cache", "container_sync", "bulk",
+                  "ratelimit", "authtoken", "keystoneauth", "container-quotas", "account-quotas", "slo", "dlo",
+                  "versioned_writes", "proxy-logging", "proxy-server")
+PIPELINES = {"full": PIPELINE, "guide": GUIDE_PIPELINE}
+# Container sync between containers of this cluster: one realm naming it, its key a lab
+# secret; the proxies and the container servers read the same file.
+SYNC_REALMS_CONF = "/etc/swift/container-sync-realms.conf"
+SYNC_REALM = "lab"
+SYNC_CLUSTER = "lab1"
 # The guide says admin,user; the keystone chapter gives the demo user myrole, not user.
 OPERATOR_ROLES = "admin,myrole"
 MEMCACHED = "controller:11211"
@@ -33,9 +48,17 @@ AUTH_URL = "http://controller:5000"
 # Filters whose section is just the entry point of the rocky sample.
 _PLAIN_FILTERS = {
     "catch_errors": "catch_errors", "gatekeeper": "gatekeeper", "healthcheck": "healthcheck",
-    "proxy-logging": "proxy_logging", "container_sync": "container_sync", "bulk": "bulk",
-    "ratelimit": "ratelimit", "container-quotas": "container_quotas", "account-quotas": "account_quotas",
-    "slo": "slo", "dlo": "dlo", "versioned_writes": "versioned_writes",
+    "proxy-logging": "proxy_logging", "listing_formats": "listing_formats", "bulk": "bulk", "tempurl": "tempurl",
+    "ratelimit": "ratelimit", "crossdomain": "crossdomain", "formpost": "formpost", "staticweb": "staticweb",
+    "copy": "copy", "container-quotas": "container_quotas", "account-quotas": "account_quotas", "slo": "slo",
+    "dlo": "dlo", "symlink": "symlink",
+}
+# Filters with settings of their own.
+_SET_FILTERS = {
+    # The guide leaves the sample's allow_versioned_writes = false: X-Versions-Location was refused.
+    "versioned_writes": {"use": "egg:swift#versioned_writes", "allow_versioned_writes": "true"},
+    # /info names this cluster's realm and name, as a client needs them for X-Container-Sync-To.
+    "container_sync": {"use": "egg:swift#container_sync", "current": f"//{SYNC_REALM}/{SYNC_CLUSTER}"},
 }
 
 
@@ -49,8 +72,9 @@ def render_ini(sections: dict[str, dict[str, str]]) -> str:
     return out.getvalue().rstrip("\n") + "\n"
 
 
-def proxy_ini(pipeline: tuple[str, ...], auth: dict[str, dict[str, str]]) -> str:
-    """proxy-server.conf: the pipeline, its auth filters' sections, then the cache and the plain filters."""
+def proxy_ini(pipeline: tuple[str, ...], auth: dict[str, dict[str, str]], mode: str = "full") -> str:
+    """proxy-server.conf: the pipeline, its auth filters' sections, then the cache and the other filters
+    (mode "guide": exactly the guide's, without the settings the lab adds)."""
     sections: dict[str, dict[str, str]] = {
         "DEFAULT": {"bind_port": str(PROXY_PORT), "user": "swift", "swift_dir": SWIFT_DIR},
         "pipeline:main": {"pipeline": " ".join(pipeline)},
@@ -58,13 +82,32 @@ def proxy_ini(pipeline: tuple[str, ...], auth: dict[str, dict[str, str]]) -> str
         **auth,
         "filter:cache": {"use": "egg:swift#memcache", "memcache_servers": MEMCACHED},
     }
-    for name, entry_point in _PLAIN_FILTERS.items():
-        sections[f"filter:{name}"] = {"use": f"egg:swift#{entry_point}"}
+    for name in dict.fromkeys(pipeline):  # only the filters the pipeline has
+        if name in _PLAIN_FILTERS:
+            sections[f"filter:{name}"] = {"use": f"egg:swift#{_PLAIN_FILTERS[name]}"}
+        elif name in _SET_FILTERS:
+            sections[f"filter:{name}"] = _SET_FILTERS[name] if mode == "full" else {"use": f"egg:swift#{name}"}
     return render_ini(sections)
 
 
-def proxy_conf(swift_pass: str) -> str:
-    return proxy_ini(PIPELINE, {
+def sync_realms_conf(key: str) -> str:
+    """container-sync-realms.conf: one realm, this cluster in it, reached at the proxy."""
+    return render_ini({SYNC_REALM: {"key": key, f"cluster_{SYNC_CLUSTER}": f"http://controller:{PROXY_PORT}/v1/"}})
+
+
+def sync_realms_file(ctx: PlanContext) -> FileSpec:
+    return FileSpec(SYNC_REALMS_CONF, sync_realms_conf(ctx.secrets["swift_sync_realm_key"]), mode=0o640,
+                    owner="root:swift")
+
+
+def with_auth(pipeline: tuple[str, ...], auth: tuple[str, ...]) -> tuple[str, ...]:
+    """The pipeline with these auth filters where it has the guide's authtoken keystoneauth."""
+    return tuple(part for name in pipeline
+                 for part in (auth if name == "authtoken" else () if name == "keystoneauth" else (name,)))
+
+
+def proxy_conf(swift_pass: str, mode: str = "full") -> str:
+    return proxy_ini(PIPELINES[mode], {
         "filter:keystoneauth": {"use": "egg:swift#keystoneauth", "operator_roles": OPERATOR_ROLES},
         "filter:authtoken": {
             "paste.filter_factory": "keystonemiddleware.auth_token:filter_factory",
@@ -79,7 +122,7 @@ def proxy_conf(swift_pass: str) -> str:
             "password": swift_pass,
             "delay_auth_decision": "True",
         },
-    })
+    }, mode)
 
 
 # ------------------------------------------------------------------ keystone entities
@@ -104,9 +147,15 @@ def keystone_step(ctx: PlanContext) -> Step:
     return Step("swift-identity", "swift-proxy", (ctx.controller.name,), actions, guide=guide.SWIFT_CONTROLLER)
 
 
+def realms_files(ctx: PlanContext) -> tuple[FileSpec, ...]:
+    """The realms file where the lab's pipeline syncs containers; the guide's pipeline has none."""
+    return (sync_realms_file(ctx),) if ctx.inventory.swift_pipeline == "full" else ()
+
+
 def config_step(ctx: PlanContext) -> Step:
+    conf = proxy_conf(ctx.secrets["swift_pass"], ctx.inventory.swift_pipeline)
     return Step("swift-proxy-config", "swift-proxy", (ctx.controller.name,),
-                (FileSpec(PROXY_CONF, proxy_conf(ctx.secrets["swift_pass"]), mode=0o640, owner="root:swift"),),
+                (FileSpec(PROXY_CONF, conf, mode=0o640, owner="root:swift"), *realms_files(ctx)),
                 guide=guide.SWIFT_CONTROLLER)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from bootstrap import guide
 from bootstrap.actions import Command, FileSpec, Service
-from bootstrap.components.swift_proxy import SWIFT_DIR, render_ini
+from bootstrap.components.swift_proxy import SWIFT_DIR, realms_files, render_ini
 from bootstrap.context import PlanContext
 from bootstrap.plan import Step
 from bootstrap.profiles import Profile
@@ -38,7 +38,12 @@ def server_conf_path(server: str) -> str:
     return f"{SWIFT_DIR}/{server}-server.conf"
 
 
-def server_conf(server: str, bind_ip: str) -> str:
+# The container-sync daemon's pass every 30 s, not the default 300 s: a synced container shows
+# its objects within a minute (Tempest's container-sync test waits for that).
+SYNC_INTERVAL = {"interval": "30"}
+
+
+def server_conf(server: str, bind_ip: str, mode: str = "full") -> str:
     recon = {"use": "egg:swift#recon", "recon_cache_path": RECON_CACHE}
     if server == "object":
         recon["recon_lock_path"] = "/var/lock"
@@ -51,6 +56,8 @@ def server_conf(server: str, bind_ip: str) -> str:
         "filter:recon": recon,
     }
     sections.update({name: {} for name in _DAEMON_SECTIONS[server]})
+    if server == "container" and mode == "full":
+        sections["container-sync"] = SYNC_INTERVAL
     return render_ini(sections)
 
 
@@ -91,8 +98,9 @@ DIRS_DONE = (
 
 
 def servers_step(ctx: PlanContext, node: NodeRecord) -> Step:
-    files = tuple(FileSpec(server_conf_path(server), server_conf(server, node.private_ip), mode=0o640,
-                           owner="root:swift") for server in SERVER_PORTS)
+    mode = ctx.inventory.swift_pipeline
+    files = (*(FileSpec(server_conf_path(server), server_conf(server, node.private_ip, mode), mode=0o640,
+                        owner="root:swift") for server in SERVER_PORTS), *realms_files(ctx))
     dirs = Command((f"mkdir -p {DEVICES_DIR} {RECON_CACHE}", f"chown -R swift:swift {DEVICES_DIR}",
                     f"chown -R root:swift {RECON_CACHE}", f"chmod -R 775 {RECON_CACHE}"), DIRS_DONE,
                    what=f"{DEVICES_DIR} the swift user's, {RECON_CACHE} writable by it")

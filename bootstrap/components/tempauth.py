@@ -25,7 +25,7 @@ from dataclasses import replace
 from bootstrap import guide
 from bootstrap.actions import FileSpec, Packages
 from bootstrap.components import packages
-from bootstrap.components.swift_proxy import PIPELINE, PROXY_CONF, PROXY_PORT, proxy_ini
+from bootstrap.components.swift_proxy import PIPELINES, PROXY_CONF, PROXY_PORT, proxy_ini, realms_files, with_auth
 from bootstrap.context import PlanContext
 from bootstrap.plan import Step
 from bootstrap.profiles import Profile
@@ -42,9 +42,8 @@ ACCOUNTS = {
     "demo": ("demo", "demo", "demo_pass", ".admin"),
 }
 # Swift's sample pipeline has tempauth where the guide has authtoken keystoneauth.
-TEMPAUTH_PIPELINE = tuple(
-    part for name in PIPELINE for part in (("tempauth",) if name == "authtoken" else () if name == "keystoneauth"
-                                           else (name,)))
+TEMPAUTH_PIPELINES = {mode: with_auth(pipeline, ("tempauth",)) for mode, pipeline in PIPELINES.items()}
+TEMPAUTH_PIPELINE = TEMPAUTH_PIPELINES["full"]
 # The chapters a TempAuth lab leaves out, and why (`lab plan` says so).
 LEFT_OUT = (
     ("SQL database (MariaDB)", "only Keystone keeps data in it"),
@@ -54,10 +53,10 @@ LEFT_OUT = (
 )
 
 
-def proxy_conf(secrets: Secrets) -> str:
+def proxy_conf(secrets: Secrets, mode: str = "full") -> str:
     users = {f"user_{account}_{user}": f"{secrets[secret]} {groups}"
              for account, user, secret, groups in ACCOUNTS.values()}
-    return proxy_ini(TEMPAUTH_PIPELINE, {"filter:tempauth": {"use": "egg:swift#tempauth", **users}})
+    return proxy_ini(TEMPAUTH_PIPELINES[mode], {"filter:tempauth": {"use": "egg:swift#tempauth", **users}}, mode)
 
 
 def swiftrc(inventory: Inventory, secrets: Secrets, which: str) -> str:
@@ -98,7 +97,8 @@ def steps(ctx: PlanContext) -> list[Step]:
     """The proxy's configuration with TempAuth, and the swiftrc files (the guide's openrc, for TempAuth)."""
     controller = (ctx.controller.name,)
     config = Step("swift-proxy-config", "swift-proxy", controller,
-                  (FileSpec(PROXY_CONF, proxy_conf(ctx.secrets), mode=0o640, owner="root:swift"),),
+                  (FileSpec(PROXY_CONF, proxy_conf(ctx.secrets, ctx.inventory.swift_pipeline), mode=0o640,
+                            owner="root:swift"), *realms_files(ctx)),
                   guide=guide.SWIFT_CONTROLLER)
     files = Step("swiftrc-files", "swift-proxy", controller,
                  tuple(FileSpec(path, swiftrc(ctx.inventory, ctx.secrets, which), mode=0o600)
