@@ -5,6 +5,7 @@ a lab without a cloud."""
 
 from __future__ import annotations
 
+import configparser
 import json
 import subprocess
 
@@ -57,6 +58,12 @@ def plan_for(os_name: str = "ubuntu-18.04", volumes: tuple[str, ...] = ("sdb", "
              swift_pipeline: str = "full") -> tuple[PlanContext, Plan]:
     ctx = context(os_name, volumes, swift_pipeline=swift_pipeline)
     return ctx, build_plan(ctx.inventory, ctx.secrets)
+
+
+def ini(text: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(text)
+    return parser
 
 
 def sh(command: str, env: dict | None = None) -> subprocess.CompletedProcess:

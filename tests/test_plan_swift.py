@@ -4,7 +4,6 @@ The rings are in test_plan_swift_rings.py."""
 
 from __future__ import annotations
 
-import configparser
 
 import pytest
 from identity_host import IdentityHost
@@ -14,6 +13,7 @@ from plan_fixtures import (  # noqa: F401 - planned is a fixture
     actions,
     file_on,
     fresh_commands,
+    ini,
     plan_for,
     planned,
     rendered,
@@ -36,12 +36,6 @@ GUIDE_ENDPOINT_COMMANDS = [
     ["endpoint", "create", "--region", "RegionOne", "object-store", "internal", PUBLIC],
     ["endpoint", "create", "--region", "RegionOne", "object-store", "admin", "http://controller:8080/v1"],
 ]
-
-
-def ini(text: str) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read_string(text)
-    return parser
 
 
 # ------------------------------------------------------------------ proxy

@@ -3,12 +3,11 @@ keystone, versioned writes, container sync in one realm; the guide's exact pipel
 
 from __future__ import annotations
 
-import configparser
 import json
 from pathlib import Path
 
 import pytest
-from plan_fixtures import file_on, plan_for, step_named  # noqa: F401
+from plan_fixtures import file_on, ini, plan_for, step_named
 
 from bootstrap.components import finalize, swift_proxy, tempauth
 from bootstrap.profiles import DEBIAN_12
@@ -22,12 +21,6 @@ FILTERS = json.loads((Path(__file__).parent / "data" / "swift_filters.json").rea
 SAMPLE = ("catch_errors gatekeeper healthcheck proxy-logging cache listing_formats container_sync bulk tempurl "
           "ratelimit tempauth copy container-quotas account-quotas slo dlo versioned_writes symlink proxy-logging "
           "proxy-server").split()
-
-
-def ini(text: str) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read_string(text)
-    return parser
 
 
 @pytest.mark.parametrize("os_name", ["ubuntu-18.04", "debian-12"])
