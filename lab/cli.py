@@ -72,8 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
                          help="change nothing: read the hosts' facts and show what would change, with a diff of "
                               "every file; exit 0 when nothing would change, 3 when something would (like "
                               "`terraform plan -detailed-exitcode`), 1 when a host could not be read")
-    command("verify", "prove the cloud works: ping, time sync, tokens (TempAuth's /auth/v1.0 in a Swift-only lab), "
-                      "a Swift round trip, the volumes")
+    verify = command("verify", "prove the cloud works: ping, time sync, tokens (TempAuth's /auth/v1.0 in a Swift-only "
+                               "lab), a Swift round trip, the volumes")
+    verify.add_argument("--tempest", action="store_true",
+                        help="then run OpenStack's own tests on the controller: Tempest's identity v3 and object "
+                             "storage API tests and the 'OpenStack Powered Storage' guideline's required tests "
+                             "(several minutes; results in .lab/<name>/tempest/ and the report)")
+    verify.add_argument("--concurrency", metavar="N", default="4", help="Tempest workers at once (1-16, default 4)")
     reboot = command("reboot", "reboot nodes through the EC2 API (all of them by default) and wait until they are back")
     reboot.add_argument("nodes", nargs="*", metavar="NODE")
     ssh = command("ssh", "open a shell on a node, or run a command there: lab ssh NODE [-- COMMAND]")

@@ -19,7 +19,7 @@ from labcore.inventory import Inventory
 from labcore.paths import LabPaths, Progress
 from labcore.secrets import Secrets
 
-__all__ = ["page_path", "write_install_report", "write_verify_report"]
+__all__ = ["page_path", "write_conformance_report", "write_install_report", "write_verify_report"]
 
 
 def write_install_report(paths: LabPaths, inventory: Inventory, report: RunReport, secrets: Secrets,
@@ -34,3 +34,13 @@ def write_verify_report(paths: LabPaths, inventory: Inventory, results: list[Che
     """The verify table into the page, the last install's timeline kept; the page's path."""
     record = verify_record(results, mask=secrets.mask)
     return update(paths, inventory.lab, lambda data: with_verify(data, record, inventory), progress)
+
+
+def write_conformance_report(paths: LabPaths, inventory: Inventory, found, secrets: Secrets,
+                             progress: Progress) -> Path | None:
+    """The last Tempest run (bootstrap.conformance.runner.Conformance) into the page; the page's path."""
+    from bootstrap.report_html.conformance import conformance_record
+    from bootstrap.report_html.model import now
+
+    record = conformance_record(found.guideline, found.api, found.seconds, now(), secrets.mask)
+    return update(paths, inventory.lab, lambda data: data.model_copy(update={"conformance": record}), progress)

@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from bootstrap.plan import PHASES, Plan
+from bootstrap.report_html.conformance import ConformanceRecord
 from bootstrap.results import STATUSES, RunReport
 from bootstrap.verify import CheckResult
 from labcore.inventory import Inventory
@@ -96,6 +97,7 @@ class ReportData(_Frozen):
     auth: str = "keystone"  # tempauth: a Swift-only lab
     install: InstallRecord | None = None
     verify: VerifyRecord | None = None
+    conformance: ConformanceRecord | None = None  # the last `lab verify --tempest`
 
 
 def now() -> str:

@@ -11,6 +11,7 @@ import html
 import re
 from datetime import datetime
 
+from bootstrap.report_html.conformance import conformance_section
 from bootstrap.report_html.model import OUTCOMES, HostTimeline, InstallRecord, PhaseBar, ReportData, VerifyRecord
 from bootstrap.report_html.style import CSS
 
@@ -162,7 +163,8 @@ def render_page(data: ReportData) -> str:
     facts = " · ".join(_e(part) for part in (
         _what(data), data.os, f"target {data.target}" if data.target else "")
         if part)
-    sections = (timeline(data.install) if data.install else "") + (verify_table(data.verify) if data.verify else "")
+    sections = ((timeline(data.install) if data.install else "") + (verify_table(data.verify) if data.verify else "")
+                + (conformance_section(data.conformance, _e) if data.conformance else ""))
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta http-equiv="Content-Security-Policy" content="{POLICY}">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
