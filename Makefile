@@ -7,7 +7,7 @@ CONFIG ?= configs/lab.yaml
 TARGET ?= sim
 LAB     = $(BIN)/lab --config $(CONFIG) --target $(TARGET)
 
-.PHONY: help venv host-deps test test-unit lab-up lab-install lab-verify lab-down lab-status lab-plan bench bench-floor bench-twin clean
+.PHONY: help venv host-deps test test-unit lab-up lab-install lab-verify lab-down lab-status lab-plan bench bench-floor bench-twin bench-cloud clean
 
 help:
 	@echo "make lab-up | lab-install | lab-verify | lab-down | lab-status | lab-plan   (CONFIG=$(CONFIG) TARGET=$(TARGET))"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench       provisioning benchmark against moto"
 	@echo "make bench-floor the twin's install floor: one apt-get of the lab's packages in one container (root)"
 	@echo "make bench-twin  the floor, then a whole lab on the twin: every command's time, install / floor (root)"
+	@echo "make bench-cloud a small load on the running lab's cloud: requests, errors, p50/p99 (after lab-install)"
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,6 +65,9 @@ bench-floor: venv
 bench-twin: venv
 	@TARGET=sim scripts/host-deps.sh
 	$(BIN)/python bench/sim_lab_bench.py --config $(CONFIG)
+
+bench-cloud: venv
+	$(BIN)/python bench/cloud_load_bench.py --config $(CONFIG)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

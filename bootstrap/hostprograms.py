@@ -17,7 +17,7 @@ from labcore.errors import LabError
 
 HOST_DIR = "/usr/local/lib/openstack-ec2-lab"
 PROGRAMS = ("first_boot.py", "wait_http.py", "openstack_batch.py", "ring_facts.py", "cloud_ready.py",
-            "apt_pocket.py")
+            "apt_pocket.py", "cloud_load.py")
 
 
 def path(program: str) -> str:

@@ -19,14 +19,26 @@ class Seen:
 
 
 class FakeHTTP:
-    """answer(Seen) -> (status, headers, body); every request is kept in .seen."""
+    """answer(Seen) -> (status, headers, body); every request is kept in .seen.
 
-    def __init__(self, answer):
+    keep_alive: HTTP/1.1, connections kept open between requests (as Keystone and the proxy do);
+    silent_close too: each connection closed after its answer without saying so (no
+    `Connection: close`), as a server that drops idle connections does. .connections counts them.
+    """
+
+    def __init__(self, answer, keep_alive: bool = False, silent_close: bool = False):
         self.answer = answer
         self.seen: list[Seen] = []
+        self.connections = 0
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
+            def setup(self):
+                owner.connections += 1
+                super().setup()
+
             def handle_one(self):
                 size = int(self.headers.get("Content-Length") or 0)
                 seen = Seen(self.command, self.path, dict(self.headers), self.rfile.read(size))
@@ -38,6 +50,8 @@ class FakeHTTP:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+                if silent_close:
+                    self.close_connection = True
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_one
 
@@ -146,7 +160,7 @@ class FakeCloud:
             return 204, {}, b""
         return 404, {}, b""
 
-    def serve(self) -> FakeHTTP:
-        server = FakeHTTP(self.answer)
+    def serve(self, **options) -> FakeHTTP:
+        server = FakeHTTP(self.answer, **options)
         self.url = server.url
         return server

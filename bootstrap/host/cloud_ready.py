@@ -104,32 +104,42 @@ def healthcheck(url):
     expect("healthcheck", call("GET", url), (200,))
 
 
+def token_request(openrc):
+    """The body of POST /v3/auth/tokens for the openrc's user, scoped to its project."""
+    return {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": openrc["OS_USERNAME"], "domain": {"name": openrc["OS_USER_DOMAIN_NAME"]},
+        "password": openrc["OS_PASSWORD"]}}},
+        "scope": {"project": {"name": openrc["OS_PROJECT_NAME"],
+                              "domain": {"name": openrc["OS_PROJECT_DOMAIN_NAME"]}}}}}
+
+
+def object_store_url(answer, openrc):
+    """The public object-store endpoint of a token's catalog (in the openrc's region, if it names one)."""
+    region = openrc.get("OS_REGION_NAME")
+    for service in answer["token"].get("catalog", []):
+        for endpoint in service.get("endpoints", []) if service.get("type") == "object-store" else []:
+            if endpoint.get("interface") == "public" and region in (None, endpoint.get("region")):
+                return endpoint["url"].rstrip("/")
+    raise Late("no public object-store endpoint in the catalog")
+
+
 def token(openrc):
     """The token and the public object-store URL, from POST /v3/auth/tokens."""
     auth_url = openrc["OS_AUTH_URL"].rstrip("/")
     if not auth_url.endswith("/v3"):
         auth_url += "/v3"
-    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": openrc["OS_USERNAME"], "domain": {"name": openrc["OS_USER_DOMAIN_NAME"]},
-        "password": openrc["OS_PASSWORD"]}}},
-        "scope": {"project": {"name": openrc["OS_PROJECT_NAME"],
-                              "domain": {"name": openrc["OS_PROJECT_DOMAIN_NAME"]}}}}}
     _, headers, answer = expect("keystone", call(
-        "POST", auth_url + "/auth/tokens", json.dumps(body).encode("utf-8"),
+        "POST", auth_url + "/auth/tokens", json.dumps(token_request(openrc)).encode("utf-8"),
         {"Content-Type": "application/json"}), (201,))
     value = headers.get("X-Subject-Token")
     if not value:
         raise Late("keystone answered without X-Subject-Token")
     try:
-        catalog = json.loads(answer.decode("utf-8"))["token"].get("catalog", [])
+        found = json.loads(answer.decode("utf-8"))
+        found["token"].get("catalog", [])
     except (ValueError, KeyError, AttributeError):
         raise Late("keystone's answer is not a token")
-    region = openrc.get("OS_REGION_NAME")
-    for service in catalog:
-        for endpoint in service.get("endpoints", []) if service.get("type") == "object-store" else []:
-            if endpoint.get("interface") == "public" and region in (None, endpoint.get("region")):
-                return value, endpoint["url"].rstrip("/")
-    raise Late("no public object-store endpoint in the catalog")
+    return value, object_store_url(found, openrc)
 
 
 def tempauth_token(swiftrc):
