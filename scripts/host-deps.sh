@@ -8,7 +8,10 @@ need=(systemd-container debootstrap nftables xfsprogs iproute2 util-linux openss
 # Only for the tests: the report page's browser test renders report.html in Debian's chromium
 # (headless), with a font for its screenshot.
 browser=(chromium fonts-dejavu-core)
-if [ "${1:-}" = "--for-tests" ]; then need+=("${browser[@]}"); fi
+# And Keystone's web server on Debian 12, uwsgi, serves Debian's keystone-uwsgi.ini as the lab
+# leaves it on 127.0.0.1 (tests/test_keystone_uwsgi.py).
+uwsgi=(uwsgi-core uwsgi-plugin-python3)
+if [ "${1:-}" = "--for-tests" ]; then need+=("${browser[@]}" "${uwsgi[@]}"); fi
 missing=()
 for pkg in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -61,8 +61,10 @@ def test_keystone_is_served_by_apache_on_ubuntu_and_uwsgi_on_debian_and_waited_f
     debian = step_named(plan_for("debian-12")[1], "keystone-service", "controller")
     assert "ServerName controller" in actions(ubuntu, Command)[1].run[0]
     assert actions(ubuntu, Service)[0].units == ("apache2",) and actions(debian, Service)[0].units == ("keystone",)
-    assert actions(debian, Command)[1].run == ("sed -i 's/^processes = .*/processes = %k/' "
-                                               "/etc/keystone/keystone-uwsgi.ini",)
+    assert actions(debian, Command)[1].run == (
+        "sed -i 's/^processes = .*/processes = %k/' /etc/keystone/keystone-uwsgi.ini",
+        "grep -qx 'add-header = Connection: close' /etc/keystone/keystone-uwsgi.ini || "
+        "echo 'add-header = Connection: close' >> /etc/keystone/keystone-uwsgi.ini")
     for step in (ubuntu, debian):
         wait = step.actions[-1]
         assert wait.command(15) == "python3 /usr/local/lib/openstack-ec2-lab/wait_http.py http://controller:5000/v3 15"
