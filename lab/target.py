@@ -39,6 +39,15 @@ class Target:
 
     def __init__(self, endpoint_url: str | None = None):
         self.endpoint_url = endpoint_url
+        self.config_os: str | None = None  # the config's os, when effective_spec replaced it
+
+    def effective_spec(self, spec: "LabSpec") -> "LabSpec":
+        """The spec this target runs: a target that boots one OS (host_os) whatever the config says
+        runs that OS's profile and image login user; describe() says so at `lab up`."""
+        if self.host_os is None or self.host_os == spec.openstack.os:
+            return spec
+        self.config_os = spec.openstack.os
+        return spec.model_copy(update={"openstack": spec.openstack.model_copy(update={"os": self.host_os})})
 
     def _session(self, region: str):
         return boto3.session.Session(region_name=region)

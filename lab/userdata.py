@@ -14,6 +14,9 @@ unit file, so nothing is left on disk for the lab's own timer to clean up. Every
 uses is in systemd 237 (Ubuntu 18.04) and 252 (Debian 12):
 - `--no-block`: cloud-init's init stage runs before sysinit.target, and a timer starts only
   after it; waiting for the start job from inside that stage would wait for itself.
+- `--timer-property=DefaultDependencies=no`: without it the timer is ordered after
+  sysinit.target and systemd-run (252, Debian 12, seen on the twin's real cloud-init) waits
+  for it even with --no-block, so cloud-init's init stage, and the boot, never end.
 - `--on-active=Ns`: seconds from now, monotonic, so a clock step after boot does not move it.
 - `--timer-property=AccuracySec=1s`: a timer may otherwise fire up to a minute late.
 A lab that never expires is launched with no user data at all.
@@ -41,7 +44,7 @@ def expiry_script(moment: datetime) -> str:
             f"    systemctl --no-block poweroff\n"
             f"  else\n"
             f"    echo \"openstack-ec2-lab: powering off at {when}, in $left s\"\n"
-            f"    systemd-run --no-block --unit={LAUNCH_UNIT} \\\n"
+            f"    systemd-run --no-block --unit={LAUNCH_UNIT} --timer-property=DefaultDependencies=no \\\n"
             f"      --description='openstack-ec2-lab: the lab expires at {when} (lab:expires-at)' \\\n"
             f"      --on-active=\"${{left}}s\" --timer-property=AccuracySec=1s /bin/systemctl poweroff\n"
             f"  fi\n"

@@ -63,7 +63,7 @@ def lab_home(tmp_path_factory):
 
 
 # A fresh EC2 host's apt-daily holds the dpkg lock for a while after boot: the twin's does too here.
-APT_DAILY_SECONDS = "40"
+APT_DAILY_SECONDS = "50"  # longer than the hosts' boot with cloud-init (~30 s) on a loaded machine
 
 
 def _env(home: Path, config: Path = CONFIG) -> dict:
@@ -168,6 +168,20 @@ def _assert_host_keys_pinned_from_the_console(home: Path, inventory: dict) -> No
     assert (home / LAB / "ssh_config").read_text().count("StrictHostKeyChecking yes") == len(inventory["nodes"])
 
 
+def _assert_booted_by_cloud_init(home: Path, inventory: dict) -> None:
+    """The real cloud-init booted every host from the twin's metadata service: it made the login user
+    (its log says so), ran the user data given at launch (the expiry's bootcmd, on the console) and
+    printed the keys that were pinned; 169.254.169.254 is nowhere on this machine's own network."""
+    ec2 = _ec2(home)
+    for node in inventory["nodes"]:
+        done = _on(home, node["name"], "cloud-init status --long; sudo grep -c 'Adding user admin' /var/log/cloud-init.log")
+        assert "status: done" in done.stdout and done.stdout.split()[-1] == "1", done.stdout
+        console = ec2.get_console_output(InstanceId=node["instance_id"]).get("Output", "")
+        assert "Datasource DataSourceEc2." in console and "openstack-ec2-lab: powering off at" in console, node["name"]
+    here = subprocess.run(["sh", "-c", "ip -4 addr; ip -4 route show table all"], capture_output=True, text=True).stdout
+    assert "169.254.169.254" not in here
+
+
 def _sha256_of_object(home: Path, container: str, name: str) -> str:
     got = _on(home, "controller", f"sudo sh -c '. /root/demo-openrc && cd /tmp && swift download -o - {container} {name}"
                                   f" | sha256sum'")
@@ -177,8 +191,11 @@ def _sha256_of_object(home: Path, container: str, name: str) -> str:
 def test_lab_up_install_verify_down_on_the_twin(lab_home):
     up = _lab(lab_home, "up")
     assert "Debian 12" in up.stdout
+    # the config says ubuntu-18.04: the twin says in one line that it runs Debian 12 and what to write
+    assert "the twin boots only Debian 12" in up.stdout and "`openstack: {os: debian-12}`" in up.stdout
     # first boot: the lab waited for the twin's apt-daily to let go of the dpkg lock, naming it
-    assert re.search(r"waiting \d+ s .* is held by apt\.systemd\.dai", up.stdout), up.stdout
+    # (lines are wrapped at the terminal width: the check reads them as one text)
+    assert re.search(r"waiting \d+ s .* is held by apt\.systemd\.dai", " ".join(up.stdout.split())), up.stdout
     status = json.loads(_lab(lab_home, "status", "--json").stdout)
     assert status["endpoint_url"].startswith("http://127.0.0.1:")
     assert sorted(i["state"] for i in status["instances"]) == ["running"] * 3
@@ -199,6 +216,7 @@ def test_lab_up_install_verify_down_on_the_twin(lab_home):
         assert "Success, no errors or warnings detected" in _on(lab_home, node, "sudo findmnt --verify").stdout
 
     _assert_host_keys_pinned_from_the_console(lab_home, inventory)
+    _assert_booted_by_cloud_init(lab_home, inventory)
 
     _lab(lab_home, "install")
     # done means the cloud serves: a user's first upload, right away, works the first time
@@ -250,6 +268,11 @@ def test_lab_up_install_verify_down_on_the_twin(lab_home):
         for device in ("sdb", "sdc"):
             assert _on(lab_home, node, f"findmnt -n -o FSTYPE /srv/node/{device}").stdout.strip() == "xfs"
     assert _sha256_of_object(lab_home, "kept", "kept.bin") == stored
+    # cloud-init ran again at the reboot (manage_etc_hosts: true on the image), yet the lab's block in
+    # /etc/hosts is there: the lab's drop-in; and no per-instance module (the user) ran twice
+    hosts = _on(lab_home, "controller", "cat /etc/hosts; sudo grep -c 'Adding user admin' /var/log/cloud-init.log")
+    assert ips["object1"] in hosts.stdout and ips["object2"] in hosts.stdout, hosts.stdout
+    assert hosts.stdout.split()[-1] == "1"
 
     # The self-referencing all-ICMP rule is what lets the nodes ping each other.
     ec2 = _ec2(lab_home)

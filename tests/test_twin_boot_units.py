@@ -1,6 +1,6 @@
-"""What a twin body runs at boot: the keys-to-console unit and cloud-init's /etc/hosts always,
-the apt-daily stand-in when asked; the stand-in holds apt's and dpkg's locks the way apt
-does; fstab entries of volumes."""
+"""What the twin puts on a body's disk: cloud-init's settings (Debian's for EC2, and the twin's
+datasource), the apt-daily stand-in when asked; the stand-in holds apt's and dpkg's locks
+the way apt does; the hypervisor's identity cloud-init reads; fstab entries of volumes."""
 
 from __future__ import annotations
 
@@ -12,62 +12,59 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from labcore.errors import LabError
-from twin import boot_units
+from twin import boot_units, image
 from twin.fstab import Mount, mounts_for
 
 HOLDER = Path(boot_units.GUEST / "apt.systemd.daily")
 FLOCK = "hhqqi4x"  # struct flock on Linux x86_64
 
 
-def test_a_body_gets_the_console_unit_enabled_and_no_lock_holder_by_default(tmp_path):
-    assert boot_units.install(tmp_path, apt_daily=boot_units.apt_daily_seconds({})) == [boot_units.KEYS_UNIT,
-                                                                                       boot_units.HOSTS_UNIT]
-    wants = tmp_path / boot_units.WANTS
-    assert os.readlink(wants / boot_units.KEYS_UNIT) == f"/etc/systemd/system/{boot_units.KEYS_UNIT}"
-    assert os.access(tmp_path / boot_units.LIB / "write-ssh-key-fingerprints", os.X_OK)
-    assert "Before=getty.target" in (tmp_path / boot_units.UNITS / boot_units.KEYS_UNIT).read_text()
-    assert not (wants / boot_units.APT_DAILY_UNIT).exists()
+def _cloud_cfg(root: Path) -> dict:
+    """cloud.cfg.d merged as cloud-init reads it: files in name order, a later key wins."""
+    merged: dict = {}
+    for path in sorted((root / boot_units.CLOUD_CFG_D).glob("*.cfg")):
+        merged.update(yaml.safe_load(path.read_text()))
+    return merged
+
+
+def test_cloud_init_is_set_as_debian_sets_it_on_ec2_with_the_ec2_datasource_forced(tmp_path):
+    assert boot_units.install(tmp_path, apt_daily=boot_units.apt_daily_seconds({})) == []
+    cfg = _cloud_cfg(tmp_path)
+    user = cfg["system_info"]["default_user"]
+    assert user["name"] == "admin" and user["sudo"] == ["ALL=(ALL) NOPASSWD:ALL"] and "sudo" in user["groups"]
+    assert cfg["manage_etc_hosts"] is True
+    assert cfg["datasource_list"] == ["Ec2"]  # a container has no EC2 DMI data to be found by
+    assert cfg["datasource"]["Ec2"]["strict_id"] is False
+    assert cfg["network"] == {"config": "disabled"}  # the twin sets the address itself
+    assert not (tmp_path / boot_units.WANTS).exists()  # no imitation of cloud-init's work is left
+
+
+def test_the_labs_drop_in_is_read_after_the_twins_settings_and_keeps_etc_hosts(tmp_path):
+    from bootstrap.components.base import CLOUD_INIT_DROP_IN, CLOUD_INIT_KEEPS_NAMES
+
+    boot_units.install(tmp_path, apt_daily=0)
+    (tmp_path / CLOUD_INIT_DROP_IN.lstrip("/")).write_text(CLOUD_INIT_KEEPS_NAMES)
+    assert _cloud_cfg(tmp_path)["manage_etc_hosts"] is False
 
 
 def test_lab_sim_apt_daily_seconds_puts_a_lock_holder_before_sshd_on_the_first_boot(tmp_path):
     seconds = boot_units.apt_daily_seconds({"LAB_SIM_APT_DAILY_SECONDS": "45"})
-    assert boot_units.install(tmp_path, apt_daily=seconds) == [boot_units.KEYS_UNIT, boot_units.HOSTS_UNIT,
-                                                               boot_units.APT_DAILY_UNIT]
+    assert boot_units.install(tmp_path, apt_daily=seconds) == [boot_units.APT_DAILY_UNIT]
     unit = (tmp_path / boot_units.UNITS / boot_units.APT_DAILY_UNIT).read_text()
     assert "apt.systemd.daily 45\n" in unit and "Before=ssh.service" in unit and "Type=notify" in unit
     assert "ConditionPathExists=!/var/lib/openstack-ec2-lab/apt-daily.done" in unit
     assert (tmp_path / boot_units.WANTS / boot_units.APT_DAILY_UNIT).is_symlink()
 
 
-def _body_with_hosts_unit(tmp_path: Path, hostname: str) -> Path:
-    boot_units.install(tmp_path, apt_daily=0)
-    (tmp_path / "etc/hostname").write_text(hostname + "\n")
-    (tmp_path / "etc/hosts").write_text("127.0.0.1 localhost\n# BEGIN lab\n172.31.0.4 controller\n# END lab\n")
-    return tmp_path
-
-
-def _boot(root: Path) -> str:
-    subprocess.run([str(root / boot_units.LIB / "update-etc-hosts")], env={**os.environ, "ROOT": str(root)}, check=True)
-    return (root / "etc/hosts").read_text()
-
-
-def test_at_boot_etc_hosts_is_written_again_from_cloud_inits_template_as_on_a_debian_cloud_image(tmp_path):
-    root = _body_with_hosts_unit(tmp_path, "object1")
-    hosts = _boot(root)
-    assert "127.0.1.1 object1 object1\n127.0.0.1 localhost\n" in hosts  # the body resolves its own name
-    assert "controller" not in hosts and "{{" not in hosts and "{#" not in hosts  # a hand-made block is gone
-    assert "Before=ssh.service" in (root / boot_units.UNITS / boot_units.HOSTS_UNIT).read_text()
-
-
-def test_a_later_cloud_cfg_d_file_saying_manage_etc_hosts_false_keeps_etc_hosts(tmp_path):
-    from bootstrap.components.base import CLOUD_INIT_DROP_IN, CLOUD_INIT_KEEPS_NAMES
-
-    root = _body_with_hosts_unit(tmp_path, "object1")
-    (root / CLOUD_INIT_DROP_IN.lstrip("/")).write_text(CLOUD_INIT_KEEPS_NAMES)  # what the lab's hosts-file step writes
-    before = (root / "etc/hosts").read_text()
-    assert _boot(root) == before
+def test_the_hypervisor_shows_an_ec2_uuid_the_same_at_every_boot(tmp_path):
+    folder = image.write_hypervisor(tmp_path / "hypervisor", "i-0123456789abcdef0")
+    uuid = (folder / "uuid").read_text().strip()
+    # cloud-init's identify_aws: a /sys/hypervisor/uuid starting with "ec2" is an EC2 instance.
+    assert uuid.startswith("ec2") and len(uuid) == 36 and uuid.count("-") == 4
+    assert image.hypervisor_uuid("i-0123456789abcdef0") == uuid != image.hypervisor_uuid("i-0fedcba9876543210")
 
 
 @pytest.mark.parametrize("raw", ["soon", "-5", "1.5", "99999"])

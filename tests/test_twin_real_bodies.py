@@ -1,7 +1,9 @@
-"""The twin's bodies on the real kernel behave like fresh EC2 hosts: their console shows the
-keys sshd presents, apt's daily job holds the dpkg locks after the first boot, a reboot
-(RebootInstances or `systemctl reboot`) keeps disk, volumes, address and fstab mounts, and a
-body that powers itself off is an instance-initiated shutdown (terminate or stop).
+"""The twin's bodies on the real kernel behave like fresh EC2 hosts: the real cloud-init reads
+the twin's metadata service (the login user, the hostname, the user data), their console
+shows the keys sshd presents as cloud-init printed them, apt's daily job holds the dpkg
+locks after the first boot, a reboot (RebootInstances or `systemctl reboot`) keeps disk,
+volumes, address and fstab mounts and runs no per-instance module again, and a body that
+powers itself off is an instance-initiated shutdown (terminate or stop).
 
 Drives the twin's EC2 API with boto3 and looks into the containers with nsenter; one small
 body per test. Needs root and the twin's Debian packages, like tests/test_e2e_sim.py: it
@@ -84,15 +86,19 @@ def twin(tmp_path_factory):
             client.stop(state_dir())
 
 
-def _launch(twin: Twin, node: str, *, behaviour: str | None = None, volume_gb: int = 0) -> tuple[str, str | None]:
+def _launch(twin: Twin, node: str, *, behaviour: str | None = None, volume_gb: int = 0,
+            user_data: str | None = None) -> tuple[str, str | None]:
     from twin import server
 
-    extra = {"InstanceInitiatedShutdownBehavior": behaviour} if behaviour else {}
+    extra: dict = {"InstanceInitiatedShutdownBehavior": behaviour} if behaviour else {}
+    if user_data is not None:
+        extra["UserData"] = user_data  # boto3 sends it base64-encoded
     tags = [{"Key": "lab:name", "Value": LAB}, {"Key": "lab:node", "Value": node}, {"Key": "lab:ssh-user", "Value": "admin"}]
     iid = twin.ec2.run_instances(
         ImageId=server.ensure_image(twin.ec2.meta.endpoint_url, REGION), MinCount=1, MaxCount=1, KeyName=LAB,
         InstanceType="t3.medium", SubnetId=twin.subnet["SubnetId"], SecurityGroupIds=[twin.group_id],
-        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}], **extra)["Instances"][0]["InstanceId"]
+        TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+        MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"}, **extra)["Instances"][0]["InstanceId"]
     volume = None
     if volume_gb:  # as `lab up` attaches a Swift volume: AttachVolume, then DeleteOnTermination
         volume = twin.ec2.create_volume(Size=volume_gb, AvailabilityZone=twin.subnet["AvailabilityZone"])["VolumeId"]
@@ -123,7 +129,7 @@ def _inside(twin: Twin, iid: str, script: str, check: bool = True) -> subprocess
     return done
 
 
-def _booted(twin: Twin, iid: str, timeout: float = 60) -> None:
+def _booted(twin: Twin, iid: str, timeout: float = 120) -> None:
     """Up as a host is up: a container whose systemd has finished booting, every unit fine."""
     state: list[str] = []
 
@@ -164,15 +170,86 @@ def test_console_shows_after_the_boot_lines_the_keys_sshd_presents(twin):
         seen.append(twin.ec2.get_console_output(InstanceId=iid).get("Output", ""))
         return bool(host_keys_from_console(seen[-1]))
 
-    assert _eventually(keys_shown, 60), seen[-1][-2000:]
+    assert _eventually(keys_shown, 120), seen[-1][-2000:]
     text = seen[-1]
-    assert "-----BEGIN SSH HOST KEY FINGERPRINTS-----" in text and "root@controller (ED25519)" in text
+    # cloud-init's own output: the keys it made, named after the hostname the metadata service gave
+    assert "-----BEGIN SSH HOST KEY FINGERPRINTS-----" in text
+    assert re.search(r"root@ip-\d+-\d+-\d+-\d+ \(ED25519\)", text), text[-3000:]
+    assert re.search(r"Cloud-init v\. \S+ running 'init'", text)
     assert text.index("Reached target") < text.index("-----BEGIN SSH HOST KEY KEYS-----")  # boot lines first
     assert not any(host_keys_from_console(earlier) for earlier in seen[:-1])
     scanned = subprocess.run(["ssh-keyscan", "-T", "10", _ip(twin, iid)], capture_output=True, text=True,
                              check=False).stdout
     presented = sorted(" ".join(line.split()[1:3]) for line in scanned.splitlines() if line and not line.startswith("#"))
     assert presented and presented == sorted(host_keys_from_console(text))
+    _terminate(twin, iid)
+
+
+# ------------------------------------------------------------------ cloud-init, from the metadata service
+USER_DATA = """Content-Type: multipart/mixed; boundary="==lab=="
+MIME-Version: 1.0
+
+--==lab==
+Content-Type: text/cloud-config; charset="us-ascii"
+
+#cloud-config
+write_files:
+  - path: /root/written-by-user-data
+    content: from write_files
+bootcmd:
+  - echo boot >> /root/bootcmd-runs
+runcmd:
+  - echo run >> /root/runcmd-runs
+--==lab==
+Content-Type: text/x-shellscript; charset="us-ascii"
+
+#!/bin/sh
+echo script >> /root/script-runs
+--==lab==--
+"""
+HAND_HOSTS = "echo '172.31.9.9 by-hand' >> /etc/hosts"
+
+
+def _cloud_init_done(twin: Twin, iid: str) -> str:
+    return _inside(twin, iid, "cloud-init status --wait --long; cat /root/written-by-user-data; echo; "
+                              "wc -l < /root/bootcmd-runs; wc -l < /root/runcmd-runs; wc -l < /root/script-runs; "
+                              "grep -c 'Adding user admin' /var/log/cloud-init.log; "
+                              "grep -c 'by-hand' /etc/hosts || true").stdout
+
+
+def _reboot(twin: Twin, iid: str) -> None:
+    before = _nspawn(twin, iid)
+    twin.ec2.reboot_instances(InstanceIds=[iid])
+    assert _eventually(lambda: _nspawn(twin, iid) not in (None, before), 60, _poke(twin)), "no new container"
+    _booted(twin, iid)
+
+
+def test_cloud_init_makes_the_user_and_runs_the_user_data_once_per_instance(twin):
+    from bootstrap.components.base import CLOUD_INIT_DROP_IN, CLOUD_INIT_KEEPS_NAMES
+
+    iid, _ = _launch(twin, "cloudy", user_data=USER_DATA)
+    _booted(twin, iid)
+    out = _cloud_init_done(twin, iid)
+    assert "status: done" in out, out
+    # write_files, bootcmd, runcmd and the shell script ran; the admin user is cloud-init's own
+    assert out.split("\n")[-7:-1] == ["from write_files", "1", "1", "1", "1", "0"], out
+    assert KEY.split()[1] in _inside(twin, iid, "cat /home/admin/.ssh/authorized_keys").stdout  # the key pair's
+    assert "sudo" in _inside(twin, iid, "id -nG admin").stdout.split()
+    assert _inside(twin, iid, "hostname").stdout.strip().startswith("ip-")  # local-hostname from the metadata
+    assert _inside(twin, iid, "cloud-init query cloud_name").stdout.strip() == "aws"  # IMDSv2, as on EC2
+
+    # A reboot: cloud-init runs again, bootcmd (every boot) too, per-instance modules do not;
+    # manage_etc_hosts writes /etc/hosts again, so a block added by hand is gone.
+    _inside(twin, iid, HAND_HOSTS)
+    _reboot(twin, iid)
+    out = _cloud_init_done(twin, iid)
+    assert out.split("\n")[-7:-1] == ["from write_files", "2", "1", "1", "1", "0"], out
+    # With the lab's drop-in (manage_etc_hosts: false, read last), the block survives the reboot.
+    (twin.folder / "bodies" / iid / "root" / CLOUD_INIT_DROP_IN.lstrip("/")).write_text(CLOUD_INIT_KEEPS_NAMES)
+    _inside(twin, iid, HAND_HOSTS)
+    _reboot(twin, iid)
+    out = _cloud_init_done(twin, iid)
+    assert out.split("\n")[-7:-1] == ["from write_files", "3", "1", "1", "1", "1"], out
     _terminate(twin, iid)
 
 
@@ -194,9 +271,9 @@ def test_apt_daily_holds_the_dpkg_locks_for_a_while_after_the_first_boot(twin):
 
 # ------------------------------------------------------------------ reboots
 PREPARE = """set -e
-mkfs.xfs -q /dev/nvme1n1
+mkfs.ext4 -q /dev/nvme1n1  # the image has no xfsprogs (the lab installs it), as on AWS
 mkdir -p /srv/node/sdb
-echo "UUID=$(blkid -o value -s UUID /dev/nvme1n1) /srv/node/sdb xfs noatime,nodiratime,logbufs=8,nofail 0 0" >> /etc/fstab
+echo "UUID=$(blkid -o value -s UUID /dev/nvme1n1) /srv/node/sdb ext4 noatime,nofail 0 0" >> /etc/fstab
 mount /srv/node/sdb
 echo object > /srv/node/sdb/object
 echo overlay > /root/marker
@@ -208,18 +285,21 @@ AFTER = ("cat /root/marker /srv/node/sdb/object; findmnt -n -o SOURCE,FSTYPE /sr
          "ip -4 -o addr show eth0")
 
 
-def _console_blocks(twin: Twin, iid: str) -> tuple[int, list[str]]:
+def _console_boots(twin: Twin, iid: str) -> tuple[int, int, list[str]]:
+    """cloud-init's runs of its init stage, its key blocks, the keys: from the console."""
     text = twin.ec2.get_console_output(InstanceId=iid).get("Output", "")
-    return text.count("-----END SSH HOST KEY KEYS-----"), host_keys_from_console(text)
+    return (len(re.findall(r"Cloud-init v\. \S+ running 'init' ", text)), text.count("-----END SSH HOST KEY KEYS-----"),
+            host_keys_from_console(text))
 
 
 def _rebooted_keeps_everything(twin: Twin, iid: str, volume: str, before: int, ip: str) -> None:
-    blocks, keys = _console_blocks(twin, iid)
+    runs, blocks, keys = _console_boots(twin, iid)
     assert _eventually(lambda: _nspawn(twin, iid) not in (None, before), 60, _poke(twin)), "no new container"
     _booted(twin, iid)
-    assert _eventually(lambda: _console_blocks(twin, iid) == (blocks + 1, keys), 20), "no whole key block this boot"
+    # cloud-init ran again; its keys-to-console module is per instance, so the keys are printed once
+    assert _eventually(lambda: _console_boots(twin, iid) == (runs + 1, blocks, keys), 60), _console_boots(twin, iid)
     out = _inside(twin, iid, AFTER.format(volume=volume.replace("-", ""))).stdout.split()
-    assert out[:4] == ["overlay", "object", "/dev/nvme1n1", "xfs"], out
+    assert out[:4] == ["overlay", "object", "/dev/nvme1n1", "ext4"], out
     assert out[4] == "../../nvme1n1" and out[5:7] == ["active", "active"], out
     assert f"{ip}/" in " ".join(out[7:]), out
     assert _state(twin, iid) == "running"

@@ -107,9 +107,9 @@ class HostBodies:
         if fresh and not os.path.ismount(root):
             image.seed_apt_cache(self.cache / "apt-archives", folder / "upper")
         image.mount_root(rootfs, folder / "upper", folder / "work", root)
-        if fresh:  # what cloud-init does once per instance; a reboot or a start keeps it all
-            image.customize(root, hostname=body.hostname, user=body.ssh_user, public_key=body.public_key,
-                            apt_daily=boot_units.apt_daily_seconds())
+        if fresh:  # the machine's part; cloud-init does the rest at boot, from the metadata service
+            image.customize(root, apt_daily=boot_units.apt_daily_seconds())
+        image.write_hypervisor(folder / "hypervisor", body.instance_id)
         netns.ensure_instance_net(body.instance_id, body.private_ip, body.subnet_cidr)
         init = self._running_init(body, root)
         plugged = {volume: plug.plug(init, volume, self._volume_file(volume.volume_id)) for volume in body.volumes}
@@ -123,9 +123,9 @@ class HostBodies:
         if pid is None:
             machine = container.machine_name(body.instance_id)
             self.cpu.ensure(machine, body.instance_type)
-            process = container.boot(root, machine=machine, hostname=body.hostname,
-                                     netns=netns.netns_name(body.instance_id),
+            process = container.boot(root, machine=machine, netns=netns.netns_name(body.instance_id),
                                      console_log=self._dir(body.instance_id) / "console.log",
+                                     hypervisor=self._dir(body.instance_id) / "hypervisor",
                                      exec_prefix=self.cpu.exec_prefix(machine))
             self._processes[body.instance_id] = process
             self.watcher.watch(body.instance_id, process)

@@ -1,20 +1,21 @@
-"""What a twin body runs at boot besides its own services, as a fresh EC2 instance does.
+"""What the twin adds to a body's disk: cloud-init's settings for the twin, and the apt-daily stand-in.
 
 Installed into a new body's disk (twin/image.py) from the real files in twin/guest/:
 
-- twin-keys-to-console.service: at every boot, once sshd runs, the host's SSH key
-  fingerprints and keys go to the console, as cloud-init's final stage prints them on EC2, so that
-  GetConsoleOutput shows them and `lab up` pins them from there (twin/console.py).
-- twin-etc-hosts.service: at every boot, before sshd, /etc/hosts is written again from
-  cloud-init's template with the host's name, as cloud-init does on a Debian cloud image
-  (its 01_debian_cloud.cfg sets manage_etc_hosts: true, copied here too), unless a later
-  cloud.cfg.d file says manage_etc_hosts: false. So a fresh body resolves its own name at
-  once (sudo asks for it on every call), and a lab that did not turn this off loses its
-  /etc/hosts block at a reboot, as it would on EC2.
+- /etc/cloud/cloud.cfg.d/01_debian_cloud.cfg: what Debian's EC2 images set (the admin
+  user, manage_etc_hosts: true), and 90_twin_ec2.cfg: the Ec2 datasource forced, only
+  169.254.169.254 asked, cloud-init's network configuration off (the twin sets the
+  address). /etc/dhcp/dhclient.conf gives up after a second: the twin's bridge has no
+  DHCP server, and cloud-init's Ec2Local datasource asks for a lease before anything else
+  (dhclient's 60 s default held every boot that long). cloud-init itself then does at boot
+  what it does on EC2: the login user with
+  the key pair's key, the hostname, new host keys printed to the console, /etc/hosts
+  from its template at every boot, and the user data.
 - twin-apt-daily.service, only when LAB_SIM_APT_DAILY_SECONDS is more than 0 in the
   daemon's environment (`lab up` passes its own to the daemon it starts): for that many
   seconds after the first boot a process named as apt's daily job holds apt's and dpkg's
-  locks, as apt-daily and unattended-upgrades do on a fresh EC2 host.
+  locks, as apt-daily and unattended-upgrades do on a fresh EC2 host, at a moment a test
+  can count on (the real timers fire at random hours).
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ GUEST = Path(__file__).resolve().parent / "guest"
 LIB = Path("usr/local/lib/openstack-ec2-lab")
 UNITS = Path("etc/systemd/system")
 WANTS = UNITS / "multi-user.target.wants"
-KEYS_UNIT = "twin-keys-to-console.service"
-HOSTS_UNIT = "twin-etc-hosts.service"
-CLOUD_FILES = {"01_debian_cloud.cfg": Path("etc/cloud/cloud.cfg.d"), "hosts.debian.tmpl": Path("etc/cloud/templates")}
+CLOUD_CFG_D = Path("etc/cloud/cloud.cfg.d")
+CLOUD_FILES = ("01_debian_cloud.cfg", "90_twin_ec2.cfg")
+DHCLIENT_CONF = Path("etc/dhcp/dhclient.conf")
+DHCLIENT_TIMEOUT = "\n# openstack-ec2-lab twin: no DHCP server on the twin's bridge; give up at once\ntimeout 1;\n"
 APT_DAILY_UNIT = "twin-apt-daily.service"
 APT_DAILY_ENV = "LAB_SIM_APT_DAILY_SECONDS"
 APT_DAILY_MAX_SECONDS = 3600
@@ -51,14 +53,15 @@ def apt_daily_seconds(environ: Mapping[str, str] = os.environ) -> int:
 
 
 def install(root: Path, *, apt_daily: int) -> list[str]:
-    """Put the boot units into the disk mounted at root, enabled; the units installed."""
-    _program(root, "write-ssh-key-fingerprints")
-    installed = [_unit(root, KEYS_UNIT, (GUEST / KEYS_UNIT).read_text())]
-    _program(root, "update-etc-hosts")
-    for name, folder in CLOUD_FILES.items():
-        (root / folder).mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(GUEST / name, root / folder / name)
-    installed.append(_unit(root, HOSTS_UNIT, (GUEST / HOSTS_UNIT).read_text()))
+    """cloud-init's settings and the units into the disk mounted at root; the units installed, enabled."""
+    (root / CLOUD_CFG_D).mkdir(parents=True, exist_ok=True)
+    for name in CLOUD_FILES:
+        shutil.copyfile(GUEST / name, root / CLOUD_CFG_D / name)
+    dhclient = root / DHCLIENT_CONF
+    if dhclient.exists() and DHCLIENT_TIMEOUT not in dhclient.read_text():
+        with dhclient.open("a") as handle:
+            handle.write(DHCLIENT_TIMEOUT)
+    installed: list[str] = []
     if apt_daily > 0:
         _program(root, "apt.systemd.daily")
         text = Template((GUEST / APT_DAILY_UNIT).read_text()).substitute(seconds=apt_daily)

@@ -2,11 +2,11 @@
 
 On EC2, cloud-init's last stage prints the host's SSH key fingerprints and keys to the
 console (its write-ssh-key-fingerprints helper, every line through syslog's format with
-the tag "ec2"), which is how a client learns the keys out of band. A twin body does the
-same from inside (twin/guest/write-ssh-key-fingerprints, once sshd runs and before the
-console's getty) onto the container's console, which systemd-nspawn writes to the body's
-console.log; `tail` reads it back as EC2 does, the last 64 KiB. `render_boot` writes the
-same lines in Python, for the null body layer, which has no console of its own.
+the tag "ec2"), which is how a client learns the keys out of band. A twin body runs the
+real cloud-init, whose units write to the console as they do on EC2 (journal+console);
+systemd-nspawn writes the container's console to the body's console.log, and `tail`
+reads it back as EC2 does, the last 64 KiB. `render_boot` writes cloud-init's key blocks
+in Python, for the null body layer, which has no console of its own.
 """
 
 from __future__ import annotations
@@ -55,16 +55,17 @@ def fingerprint(public_key: str) -> str:
     return f"{bits} SHA256:{digest} {comment} ({kind})"
 
 
-def syslog_line(text: str, when: datetime) -> str:
-    """A line as `logger --stderr -t ec2` prints it: "<14>Dec  2 02:51:20 ec2: text"."""
-    return f"<14>{when:%b} {when.day:>2} {when:%H:%M:%S} ec2: {text}"
+def syslog_line(text: str, when: datetime, tag: str = "cloud-init") -> str:
+    """A line as `logger -s -p user.info -t cloud-init` prints it: "<14>Dec  2 02:51:20 cloud-init: text"."""
+    return f"<14>{when:%b} {when.day:>2} {when:%H:%M:%S} {tag}: {text}"
 
 
 def key_blocks(public_keys: list[str], when: datetime) -> list[str]:
-    """cloud-init's two blocks for these keys ("type base64 comment" lines), each line tagged ec2."""
-    lines = ["", RULE, FINGERPRINTS[0], *(fingerprint(k) for k in public_keys), FINGERPRINTS[1], RULE,
-             KEYS[0], *public_keys, KEYS[1]]
-    return [syslog_line(line, when) for line in lines]
+    """cloud-init's two blocks for these keys ("type base64 comment" lines) as Debian 12's cloud-init
+    22.4 prints them (/usr/lib/cloud-init/write-ssh-key-fingerprints): the fingerprints through
+    logger, tagged cloud-init; the keys echoed as they are."""
+    fingerprints = [RULE, FINGERPRINTS[0], *(fingerprint(k) for k in public_keys), FINGERPRINTS[1], RULE]
+    return [syslog_line(line, when) for line in fingerprints] + [KEYS[0], *public_keys, KEYS[1]]
 
 
 def render_boot(hostname: str, public_keys: list[str], when: datetime | None = None) -> str:

@@ -33,17 +33,23 @@ def is_nspawn(pid: int) -> bool:
         return False
 
 
-def boot(root: Path, *, machine: str, hostname: str, netns: str, console_log: Path,
+def boot(root: Path, *, machine: str, netns: str, console_log: Path, hypervisor: Path,
          exec_prefix: Sequence[str] = ()) -> subprocess.Popen:
     """Start the container booting systemd, detached from the caller's session.
 
-    exec_prefix: a command that execs the rest (e.g. into a cgroup, twin/cpu.py), so the
-    Popen's pid is still systemd-nspawn's."""
+    No hostname is given: the body starts as `localhost`, as an EC2 instance does, until
+    cloud-init sets the one the metadata service says. hypervisor: a folder shown read-only
+    as /sys/hypervisor. --private-network beside the namespace's path makes nspawn's /sys a
+    tmpfs holding sysfs's folders (with the path alone it is sysfs, read-only), so a folder
+    can be bound there; the namespace is still the one made beforehand. The console (cloud-init's output among
+    the rest) goes to console_log. exec_prefix: a command that execs the rest (e.g. into a
+    cgroup, twin/cpu.py), so the Popen's pid is still systemd-nspawn's."""
     Path("/run/systemd/nspawn").mkdir(parents=True, exist_ok=True)
     argv = [*exec_prefix, "systemd-nspawn", "--quiet", "--boot", "--register=no", "--keep-unit",
-            f"--directory={root}", f"--machine={machine}", f"--hostname={hostname}",
-            f"--network-namespace-path=/run/netns/{netns}", "--resolv-conf=copy-host",
-            "--timezone=off", "--console=read-only", "--link-journal=no"]
+            f"--directory={root}", f"--machine={machine}",
+            f"--network-namespace-path=/run/netns/{netns}", "--private-network", "--resolv-conf=copy-host",
+            "--timezone=off", "--console=read-only", "--link-journal=no",
+            f"--bind-ro={hypervisor}:/sys/hypervisor"]
     with console_log.open("ab") as log:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
 

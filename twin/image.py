@@ -1,16 +1,20 @@
-"""An instance's root filesystem: the cached Debian 12 tree overlaid, then made what a cloud image makes it.
+"""An instance's root filesystem: the cached Debian 12 tree overlaid, and what the machine shows it.
 
 On EC2, cloud-init gives a fresh instance its hostname, new SSH host keys and the login
-user with the key pair's public key and passwordless sudo; here the same is written into
-the overlay before the container boots. Each instance writes only to its own upper
-layer, so the cached tree is shared read-only and a new instance costs no copy.
+user with the key pair's public key; on the twin the real cloud-init does it too, from the
+twin's metadata service, so nothing of the kind is written here. What is written is what
+belongs to the machine rather than the OS: a machine id, the hypervisor's identity
+(/sys/hypervisor/uuid, which cloud-init reads to know it runs on EC2), dpkg without fsync,
+and the twin's cloud-init settings and apt-daily stand-in (twin/boot_units.py). Each
+instance writes only to its own upper layer, so the cached tree is shared read-only and a
+new instance costs no copy.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
-import shlex
 import shutil
 import uuid
 from pathlib import Path
@@ -19,9 +23,6 @@ from twin import boot_units
 from twin.hostcmd import sh
 
 APT_ARCHIVES = Path("var/cache/apt/archives")
-# What a Debian cloud image's /etc/hosts holds before cloud-init adds the instance's names.
-LOCALHOST_HOSTS = ("127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n"
-                   "ff02::1 ip6-allnodes\nff02::2 ip6-allrouters\n")
 # An instance's disk here is an overlay on the host's, thrown away with the instance and
 # never meant to outlive a crash of the host: dpkg's fsync of every file it unpacks buys
 # nothing, and with three instances installing at once on one disk it made the
@@ -42,42 +43,28 @@ def unmount_root(root: Path) -> None:
             sh("umount", "-l", str(root))
 
 
-def customize(root: Path, *, hostname: str, user: str, public_key: str, apt_daily: int = 0) -> None:
-    """Hostname, machine id, host keys, dpkg without fsync, the login user, the boot units
-    (twin/boot_units.py): once per instance (each part idempotent)."""
-    (root / "etc/hostname").write_text(hostname + "\n")
-    if not (root / "etc/hosts").exists():  # debootstrap writes none; services resolve localhost
-        (root / "etc/hosts").write_text(LOCALHOST_HOSTS)
+def customize(root: Path, *, apt_daily: int = 0) -> None:
+    """Machine id, dpkg without fsync, the twin's boot files: once per instance (each part idempotent)."""
     if not (root / "etc/machine-id").read_text().strip():
         (root / "etc/machine-id").write_text(uuid.uuid4().hex + "\n")
-    if not list((root / "etc/ssh").glob("ssh_host_*_key")):
-        sh("ssh-keygen", "-A", "-f", str(root))
-        _name_host_keys(root, hostname)
     (root / DPKG_UNSAFE_IO).write_text("# the twin's disks do not outlive a host crash: no fsync per file\nforce-unsafe-io\n")
-    _login_user(root, user, public_key)
     boot_units.install(root, apt_daily=apt_daily)
 
 
-def _name_host_keys(root: Path, hostname: str) -> None:
-    """root@<hostname> as the keys' comment, as keys made on the host itself say (the console shows it)."""
-    for pub in (root / "etc/ssh").glob("ssh_host_*_key.pub"):
-        words = pub.read_text().split()
-        pub.write_text(f"{words[0]} {words[1]} root@{hostname}\n")
+def hypervisor_uuid(instance_id: str) -> str:
+    """What a Xen-based EC2 instance reads in /sys/hypervisor/uuid: a UUID starting with "ec2",
+    here derived from the instance id (the same at every boot)."""
+    digest = hashlib.sha256(instance_id.encode()).hexdigest()
+    text = "ec2" + digest[3:32]
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:32]}"
 
 
-def _login_user(root: Path, user: str, public_key: str) -> None:
-    q = shlex.quote(user)
-    if f"\n{user}:" not in "\n" + (root / "etc/passwd").read_text():
-        sh("chroot", str(root), "useradd", "--create-home", "--shell", "/bin/bash", "--groups", "sudo", user)
-    sudoers = root / "etc/sudoers.d/90-lab-cloud-user"
-    sudoers.write_text(f"{user} ALL=(ALL) NOPASSWD:ALL\n")
-    sudoers.chmod(0o440)
-    home = f"/home/{user}"
-    ssh_dir = root / home.lstrip("/") / ".ssh"
-    ssh_dir.mkdir(mode=0o700, exist_ok=True)
-    (ssh_dir / "authorized_keys").write_text(public_key.strip() + "\n")
-    (ssh_dir / "authorized_keys").chmod(0o600)
-    sh("chroot", str(root), "chown", "-R", f"{q}:{q}", f"{home}/.ssh")
+def write_hypervisor(folder: Path, instance_id: str) -> Path:
+    """The folder the container sees as /sys/hypervisor (bound read-only by twin/container.py)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "uuid").write_text(hypervisor_uuid(instance_id) + "\n")
+    (folder / "type").write_text("xen\n")
+    return folder
 
 
 def host_public_keys(root: Path) -> list[str]:

@@ -4,7 +4,7 @@ What only the twin does lives here, as the target's hooks: check this machine an
 the image before `lab up`, start the daemon, reach hosts by private IP from the bridge's
 gateway, and clean this machine after `lab down` (even when the daemon died, or its state
 files are damaged). Host keys are pinned as on AWS: from each instance's console
-(GetConsoleOutput), where the body printed its own keys as cloud-init does.
+(GetConsoleOutput), where the body's own cloud-init printed them.
 """
 
 from __future__ import annotations
@@ -69,10 +69,11 @@ class TwinTarget(Target):
         """One line; when the config's os is one the twin cannot boot, it says so and what to write
         instead of the twin switching silently."""
         where = f"target sim: a local twin of EC2 at {self.endpoint_url}"
-        if spec.openstack.os == self.host_os:
+        configured = self.config_os or spec.openstack.os
+        if configured == self.host_os:
             return f"{where}; its hosts run Debian 12 (debian-12 profile), as the config says"
         return (f"{where}; the twin boots only Debian 12, so its hosts run Debian 12 with the {self.host_os} "
-                f"profile, not the config's {spec.openstack.os} (which applies to TARGET=aws); "
+                f"profile and its login user, not the config's {configured} (which applies to TARGET=aws); "
                 f"say `openstack: {{os: {self.host_os}}}` in the config to run the same OS on both")
 
     def caller_cidr(self, subnet_cidr: str) -> str:

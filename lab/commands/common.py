@@ -43,7 +43,8 @@ def context(args, *, lock: bool = False) -> Context:
     spec = load_config(args.config)
     paths = LabPaths.for_lab(spec.name)
     held = take_lock(paths, getattr(args, "command", None) or "run", say) if lock else None
-    return Context(spec, target_for(args.target), paths, held)
+    target = target_for(args.target)
+    return Context(target.effective_spec(spec), target, paths, held)
 
 
 def config_drift(ctx: Context, inventory, config_path: str, *, stops: bool) -> None:
