@@ -225,6 +225,21 @@ def test_lab_up_install_verify_down_on_the_twin(lab_home):
     verify = _lab(lab_home, "verify")
     assert re.search(r"\b\d+ passed, 0 failed", verify.stdout)
 
+    # OpenStack's own tests: Tempest's identity v3 / admin v3 / object storage API tests and the
+    # "OpenStack Powered Storage" guideline's required tests, no failure, every skip deliberate
+    tempest = _lab(lab_home, "verify", "--tempest", timeout=3600)
+    assert "OpenStack Powered Storage 2019.11: 58 passed, 0 failed, 0 skipped" in tempest.stdout, tempest.stdout[-4000:]
+    assert re.search(r"identity v3, identity admin v3 and object storage API: \d+ passed, 0 failed, \d+ skipped "
+                     r"\(all listed as deliberate\)", tempest.stdout), tempest.stdout[-4000:]
+    assert (lab_home / LAB / "tempest" / "results.subunit").stat().st_size > 0
+    assert 'id="conformance"' in (lab_home / LAB / "report.html").read_text()
+    # a small load from the controller, connections reused as real clients do: no request fails
+    load = _on(lab_home, "controller", "sudo python3 /usr/local/lib/openstack-ec2-lab/cloud_load.py "
+                                       "/root/demo-openrc 15 4")
+    found = json.loads(load.stdout.strip().splitlines()[-1])
+    print(f"cloud load, 4 clients for 15 s: {found}")
+    assert found["errors"] == 0 and found["requests"] > 0, found
+
     again = _lab(lab_home, "install")
     assert re.search(r"\b0 changed\b", again.stdout), again.stdout
     report = lab_home / LAB / "report.html"

@@ -47,10 +47,11 @@ def _edited(tmp_path: Path) -> Path:
     return ini
 
 
-def test_the_step_leaves_debians_ini_with_one_worker_per_core_and_connection_close_once(tmp_path):
+def test_the_step_leaves_debians_ini_with_4_single_thread_processes_and_connection_close_once(tmp_path):
     lines = _edited(tmp_path).read_text().splitlines()
-    assert lines.count("add-header = Connection: close") == 1 and "processes = %k" in lines
-    assert [line for line in DEBIAN_INI.read_text().splitlines() if line not in lines] == ["processes = 8"]
+    assert lines.count("add-header = Connection: close") == 1 and {"processes = 4", "threads = 1"} <= set(lines)
+    assert [line for line in DEBIAN_INI.read_text().splitlines() if line not in lines] == ["processes = 8",
+                                                                                            "threads = 32"]
 
 
 def _free_port() -> int:

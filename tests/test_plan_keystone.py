@@ -62,7 +62,7 @@ def test_keystone_is_served_by_apache_on_ubuntu_and_uwsgi_on_debian_and_waited_f
     assert "ServerName controller" in actions(ubuntu, Command)[1].run[0]
     assert actions(ubuntu, Service)[0].units == ("apache2",) and actions(debian, Service)[0].units == ("keystone",)
     assert actions(debian, Command)[1].run == (
-        "sed -i 's/^processes = .*/processes = %k/' /etc/keystone/keystone-uwsgi.ini",
+        "sed -i 's/^processes = .*/processes = 4/; s/^threads = .*/threads = 1/' /etc/keystone/keystone-uwsgi.ini",
         "grep -qx 'add-header = Connection: close' /etc/keystone/keystone-uwsgi.ini || "
         "echo 'add-header = Connection: close' >> /etc/keystone/keystone-uwsgi.ini")
     for step in (ubuntu, debian):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from bootstrap.conformance.tempest_conf import WORKSPACE
 
 UNIT = "lab-tempest"
+WORKSPACE_NAME = "openstack-ec2-lab"
 VENV = "/opt/openstack-ec2-lab/tempest"
 TRAIN_CONSTRAINTS = "https://releases.openstack.org/constraints/upper/train"
 # Every identity v3, identity admin v3 and object storage API test: the "API" set. The
@@ -70,9 +71,16 @@ def install_command(host: TempestHost) -> str:
 def workspace_command(host: TempestHost) -> str:
     """A Tempest workspace at host.workspace, made once; tempest.conf arrives on stdin, 0600."""
     ws = shlex.quote(host.workspace)
+    # `tempest init` fails (exit 1, silently) when run from the login user's home as root, and a
+    # failed init leaves its name registered, so the next one says it exists: from /, under a
+    # name of the lab's own, forgotten first when the folder has no workspace yet.
     return "\n".join([
-        "set -e", "umask 077",
-        f"[ -f {ws}/.stestr.conf ] || {host.tempest} init {ws} >/dev/null",
+        "set -e", "umask 077", "cd /",
+        f"if [ ! -f {ws}/.stestr.conf ]; then",
+        f"  {host.tempest} workspace remove --name {WORKSPACE_NAME} >/dev/null 2>&1 || true",
+        f"  mkdir -p {ws}",
+        f"  {host.tempest} init --name {WORKSPACE_NAME} {ws} >/dev/null",
+        "fi",
         f"cat > {ws}/etc/tempest.conf"])
 
 
