@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from bootstrap.hostprograms import PROGRAMS
 from bootstrap.planner import build_plan
 from bootstrap.profiles import UBUNTU_1804_ROCKY
 from bootstrap.verify import verify_checks
-from lab import logbundle, reboot, storage
+from lab import logbundle, reboot, storage, userdata
 from labcore.remote import RunResult
 from labcore.secrets import generate
 
@@ -121,6 +122,8 @@ def sent_to_bionic() -> list[str]:
     texts += [reboot.MARKER_COMMAND, reboot.SETTLED_COMMAND]
     texts += [logbundle.discover_command(logbundle.candidate_units(UBUNTU_1804_ROCKY)),
               logbundle.journal_command("mariadb", 50)]
+    # the launch's user data: cloud-init runs its bootcmd in /bin/sh at every boot
+    texts.append(userdata.expiry_script(datetime(2030, 1, 1, tzinfo=timezone.utc)))
     return texts + storage_commands()
 
 
@@ -137,7 +140,7 @@ def test_every_command_sent_to_ubuntu_18_04_uses_what_bionic_has(sent, tool):
 def test_the_commands_held_include_each_tool_the_lab_really_uses(sent):
     """The check reads real commands: each of these tools is found in what the lab sends."""
     used = {tool for tool in TOOLS if any(invocations(text, tool) for text in sent)}
-    assert {"systemctl", "journalctl", "hostnamectl", "apt-get", "add-apt-repository", "dpkg-query", "findmnt",
+    assert {"systemctl", "systemd-run", "journalctl", "hostnamectl", "apt-get", "add-apt-repository", "dpkg-query", "findmnt",
             "blkid", "mountpoint", "runuser", "mkfs.xfs", "python", "python3"} <= used
 
 
