@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 from fakes import FakeRemote
 
-from bench.cloud_load_bench import row, run_load
 from labcore.remote import RunResult
+
+# bench/ is scripts, not a package: loaded from its file as tests/test_bench_twin.py does
+_SPEC = importlib.util.spec_from_file_location(
+    "cloud_load_bench", Path(__file__).resolve().parent.parent / "bench" / "cloud_load_bench.py")
+_BENCH = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(_BENCH)
+row, run_load = _BENCH.row, _BENCH.run_load
 
 FOUND = {"clients": 4, "seconds": 20.0, "requests": 800, "errors": 0, "error_kinds": {}, "left_behind": [],
          "ops": {"token": {"count": 267, "p50_ms": 61.0, "p99_ms": 180.2}, "put": {"count": 267, "p50_ms": 30.5,

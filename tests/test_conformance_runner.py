@@ -14,7 +14,7 @@ from bootstrap.conformance import runner, tempest_host
 from labcore.errors import LabError, RemoteError
 from labcore.remote import RunResult
 from labcore.secrets import Secrets
-from tests.fakes import FakeRemote
+from fakes import FakeRemote
 
 DATA = Path(__file__).parent / "data" / "tempest"
 SECRETS = Secrets({"admin_pass": "admin-secret-123", "demo_pass": "demo-secret-456"})
