@@ -348,6 +348,32 @@ def test_a_lab_whose_time_is_up_terminates_itself_and_its_volumes(lab_home, tmp_
     assert _eventually(lambda: not any(_traces().values()), timeout=60), _traces()
 
 
+def test_a_lab_whose_up_stops_right_after_launching_still_ends_at_its_expiry(lab_home, tmp_path):
+    """issue 20: `lab up --no-ssh` returns right after RunInstances, as an `up` killed there would:
+    no host was ever logged into, so no expiry timer was installed over SSH. The launch's user
+    data alone (real cloud-init's bootcmd on each body) powers the hosts off at lab:expires-at,
+    and the twin, as EC2, terminates them and their DeleteOnTermination volumes."""
+    config = tmp_path / "forgotten.yaml"
+    config.write_text(EXPIRING.replace("expiring-lab", "forgotten-lab"))
+    up = _lab(lab_home, "up", "--no-ssh", config=config)
+    assert "no host was contacted" in up.stdout
+    ec2 = _ec2(lab_home)
+
+    def gone() -> bool:
+        rows = json.loads(_lab(lab_home, "list", "--json", config=config).stdout)
+        row = next((r for r in rows if r["name"] == "forgotten-lab"), None)
+        return row is not None and row["nodes"] == 0 and row["expired"]
+
+    started = time.monotonic()
+    assert _eventually(gone, timeout=300), "the forgotten lab's instances are still there"
+    print(f"forgotten lab (no SSH ever) ended itself {time.monotonic() - started:.0f} s after `lab up --no-ssh`")
+    left = ec2.describe_volumes(Filters=[{"Name": "tag:lab:name", "Values": ["forgotten-lab"]}])["Volumes"]
+    assert [v for v in left if v["State"] not in ("deleting", "deleted")] == []
+    _lab(lab_home, "down", "--expired", config=config)
+    _lab(lab_home, "down", config=config)
+    assert _eventually(lambda: not any(_traces().values()), timeout=60), _traces()
+
+
 def test_down_cleans_everything_after_the_daemon_died(lab_home):
     _lab(lab_home, "up", "--no-ssh")
     pid = int((lab_home / "sim" / "daemon.pid").read_text())
