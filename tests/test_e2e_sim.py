@@ -302,8 +302,9 @@ def test_lab_up_install_verify_down_on_the_twin(lab_home):
     assert _eventually(lambda: not any(_traces().values()), timeout=60), _traces()
     left = sorted(p.name for p in (lab_home / LAB).iterdir()) if (lab_home / LAB).exists() else []
     # What stays is this machine's own record: the lock file (it is the lock), the install logs and
-    # report, the `lab logs` archive; every key, secret, inventory and ssh file is gone.
-    assert {p for p in left if not p.startswith("logs-")} <= {"logs", "lock", "report.html", "report.json"}, left
+    # report, the `lab logs` archive, Tempest's results; every key, secret, inventory and ssh file is gone.
+    assert {p for p in left if not p.startswith("logs-")} <= {"logs", "lock", "report.html", "report.json",
+                                                               "tempest"}, left
     second = _lab(lab_home, "down")
     assert "nothing" in second.stdout
 

@@ -20,7 +20,7 @@ from typing import Callable
 from bootstrap.conformance import guideline, results, tempest_conf, tempest_host
 from bootstrap.conformance.tempest_host import TempestHost
 from labcore.errors import RemoteError
-from labcore.paths import write_atomic
+from labcore.paths import make_dirs, write_atomic
 from labcore.remote import Remote, RunResult
 from labcore.secrets import Secrets
 
@@ -60,7 +60,7 @@ def run_tempest(remote: Remote, profile: str, release: str, secrets: Secrets, ou
     progress(f"tempest: running every {API_SET_NAME} test, {concurrency} at a time "
              f"(a line per minute; the guideline's {len(required.tests)} required tests are among them)")
     _wait(remote, host, secrets, progress, started, poll_seconds, timeout_seconds, clock, sleep)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(out_dir)  # 0700, as every folder of the lab's under .lab/
     stream = base64.b64decode(_must(remote, tempest_host.subunit_command(host), secrets, "read the results").stdout)
     subunit_path = out_dir / tempest_host.SUBUNIT
     write_atomic(subunit_path, stream)
