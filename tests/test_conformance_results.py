@@ -73,3 +73,15 @@ def test_a_test_cut_short_is_a_failure_saying_so():
     stream = _stream({"test_id": "tempest.api.x.Y.test_z", "test_status": "inprogress"})
     (only,) = results.read_stream(stream)
     assert (only.status, only.reason) == (results.FAILED, results.UNFINISHED)
+
+
+def test_a_whole_run_on_the_twin_reads_as_both_sets_passing():
+    """The stream of a real `lab verify --tempest` on the twin (every identity and object storage API test)."""
+    import gzip
+
+    found = results.read_stream(gzip.open(STREAMS / "twin-run.subunit.gz").read())
+    api = results.api_summary("API", found)
+    required = results.guideline_summary("guideline", guideline.for_release("rocky"), found)
+    assert (api.passed, len(api.failed), len(api.skipped)) == (274, 0, 5)
+    assert (required.passed, len(required.failed), len(required.skipped)) == (58, 0, 0)
+    assert any(r.test_id.startswith("tempest.api.object_storage.test_object_temp_url.") for r in found)
