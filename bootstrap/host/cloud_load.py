@@ -225,12 +225,7 @@ def _percentiles(times):
 def arguments(args):
     if len(args) != 3:
         raise ValueError("usage: cloud_load.py OPENRC SECONDS CLIENTS")
-    try:
-        openrc = cloud_ready.read_openrc(args[0])
-    except (IOError, OSError) as error:
-        raise ValueError("%s: cannot read (%s)" % (args[0], error.strerror))
-    except ValueError as error:
-        raise ValueError("%s: %s" % (args[0], error))
+    openrc = cloud_ready.openrc_argument(args[0])
     if "OS_AUTH_URL" not in openrc:
         raise ValueError("%s: a Keystone openrc is needed (the load issues Keystone tokens)" % args[0])
     if not args[1].isdigit() or not 1 <= int(args[1]) <= MAX_SECONDS:

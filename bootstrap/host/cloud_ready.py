@@ -218,15 +218,20 @@ def checks(openrc, proxy_url, storage):
     return found
 
 
+def openrc_argument(path):
+    """read_openrc for a command-line argument: any problem is a ValueError naming the file."""
+    try:
+        return read_openrc(path)
+    except (IOError, OSError) as error:
+        raise ValueError("%s: cannot read (%s)" % (path, error.strerror))
+    except ValueError as error:
+        raise ValueError("%s: %s" % (path, error))
+
+
 def arguments(args):
     if len(args) != 3:
         raise ValueError("usage: cloud_ready.py OPENRC PROXY_URL STORAGE_JSON")
-    try:
-        openrc = read_openrc(args[0])
-    except (IOError, OSError) as error:
-        raise ValueError("%s: cannot read (%s)" % (args[0], error.strerror))
-    except ValueError as error:
-        raise ValueError("%s: %s" % (args[0], error))
+    openrc = openrc_argument(args[0])
     try:
         storage = json.loads(args[2])
     except ValueError:
