@@ -320,6 +320,21 @@ nodes:
 """
 
 
+def _ends_by_itself(home: Path, config: Path, name: str) -> float:
+    """Wait until lab `name` has no instance left and is expired, and every volume tagged with it is
+    gone or going (DeleteOnTermination); the seconds it took."""
+    def gone() -> bool:
+        rows = json.loads(_lab(home, "list", "--json", config=config).stdout)
+        row = next((r for r in rows if r["name"] == name), None)
+        return row is not None and row["nodes"] == 0 and row["expired"]
+
+    started = time.monotonic()
+    assert _eventually(gone, timeout=300), f"the instances of {name} are still there"
+    left = _ec2(home).describe_volumes(Filters=[{"Name": "tag:lab:name", "Values": [name]}])["Volumes"]
+    assert [v for v in left if v["State"] not in ("deleting", "deleted")] == []
+    return time.monotonic() - started
+
+
 def test_a_lab_whose_time_is_up_terminates_itself_and_its_volumes(lab_home, tmp_path):
     """The hosts' own timer powers them off; the twin, as EC2, terminates them (shutdown behaviour
     terminate) and deletes their DeleteOnTermination volumes; `lab down --expired` takes the rest."""
@@ -331,16 +346,8 @@ def test_a_lab_whose_time_is_up_terminates_itself_and_its_volumes(lab_home, tmp_
     volumes = ec2.describe_volumes(Filters=[{"Name": "tag:lab:name", "Values": ["expiring-lab"]}])["Volumes"]
     assert len(volumes) == 3  # two root volumes and the Swift volume
 
-    def gone() -> bool:
-        rows = json.loads(_lab(lab_home, "list", "--json", config=config).stdout)
-        row = next((r for r in rows if r["name"] == "expiring-lab"), None)
-        return row is not None and row["nodes"] == 0 and row["expired"]
-
-    started = time.monotonic()
-    assert _eventually(gone, timeout=300), "the expired lab's instances are still there"
-    print(f"expired lab terminated itself {time.monotonic() - started:.0f} s after `lab up` returned")
-    left = ec2.describe_volumes(Filters=[{"Name": "tag:lab:name", "Values": ["expiring-lab"]}])["Volumes"]
-    assert [v for v in left if v["State"] not in ("deleting", "deleted")] == []
+    seconds = _ends_by_itself(lab_home, config, "expiring-lab")
+    print(f"expired lab terminated itself {seconds:.0f} s after `lab up` returned")
     down = _lab(lab_home, "down", "--expired", config=config)
     assert "expiring-lab" in down.stdout and LAB not in down.stdout.replace("expiring-lab", "")
     rows = json.loads(_lab(lab_home, "list", "--json", config=config).stdout)
@@ -358,18 +365,8 @@ def test_a_lab_whose_up_stops_right_after_launching_still_ends_at_its_expiry(lab
     config.write_text(EXPIRING.replace("expiring-lab", "forgotten-lab"))
     up = _lab(lab_home, "up", "--no-ssh", config=config)
     assert "no host was contacted" in up.stdout
-    ec2 = _ec2(lab_home)
-
-    def gone() -> bool:
-        rows = json.loads(_lab(lab_home, "list", "--json", config=config).stdout)
-        row = next((r for r in rows if r["name"] == "forgotten-lab"), None)
-        return row is not None and row["nodes"] == 0 and row["expired"]
-
-    started = time.monotonic()
-    assert _eventually(gone, timeout=300), "the forgotten lab's instances are still there"
-    print(f"forgotten lab (no SSH ever) ended itself {time.monotonic() - started:.0f} s after `lab up --no-ssh`")
-    left = ec2.describe_volumes(Filters=[{"Name": "tag:lab:name", "Values": ["forgotten-lab"]}])["Volumes"]
-    assert [v for v in left if v["State"] not in ("deleting", "deleted")] == []
+    seconds = _ends_by_itself(lab_home, config, "forgotten-lab")
+    print(f"forgotten lab (no SSH ever) ended itself {seconds:.0f} s after `lab up --no-ssh`")
     _lab(lab_home, "down", "--expired", config=config)
     _lab(lab_home, "down", config=config)
     assert _eventually(lambda: not any(_traces().values()), timeout=60), _traces()
