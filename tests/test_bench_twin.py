@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
-from pathlib import Path
 
 import pytest
-
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "sim_lab_bench.py"
+from bench_modules import load
 
 
 @pytest.fixture
 def bench(monkeypatch):
-    spec = importlib.util.spec_from_file_location("sim_lab_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "sim_lab_bench", module)
-    spec.loader.exec_module(module)
-    return module
+    return load("sim_lab_bench", monkeypatch)
 
 
 def round_of(install: float, floor: float, again: float = 4.0, lab_floor: float = 90.0) -> dict[str, float]:

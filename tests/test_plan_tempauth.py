@@ -242,11 +242,14 @@ def test_plan_json_of_a_tempauth_lab_is_steps_only(capsys):
     assert not [r for r in rows if r["phase"] == "keystone"]
 
 
-def test_the_benchs_floors_install_what_the_tempauth_plan_installs_on_the_configs_hosts():
+def test_the_benchs_floors_install_what_the_tempauth_plan_installs_on_the_configs_hosts(monkeypatch):
     """make bench-twin --config configs/tempauth.yaml compares the install with the floor of the same packages."""
-    from bench.sim_install_floor import lab_hosts, packages
+    from bench_modules import load
 
     from lab.config import load_config
+
+    floor = load("sim_install_floor", monkeypatch)
+    lab_hosts, packages = floor.lab_hosts, floor.packages
 
     plan = build_plan(tempauth_inventory("debian-12"), generate())
     installed = {n for s in plan.steps for a in s.actions if isinstance(a, Packages) for n in a.names}
