@@ -32,7 +32,12 @@ END = "-----END SSH HOST KEY KEYS-----"
 # is the one paramiko asks the host for.
 KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa")
 CONSOLE_TIMEOUT_SECONDS = 600.0
-POLL_SECONDS = 10.0
+# The console is asked again every second while few are waited for: cloud-init prints the
+# keys in its last stage, and each second between that and the next ask is a second more of
+# `lab up`. Many nodes are asked less often, so the calls stay at CALLS_PER_SECOND, half of
+# what EC2's token bucket for non-mutating actions refills (20 a second) per account.
+POLL_SECONDS = 1.0
+CALLS_PER_SECOND = 10.0
 PROGRESS_EVERY_SECONDS = 30.0
 MAX_PARALLEL_CALLS = 16
 # Latest=True (the console as it is now) exists on Nitro instances only; Xen ones refuse it.
@@ -107,11 +112,10 @@ def wait_for_console_keys(ec2, nodes: list[NodeRecord], *, timeout: float | None
                           poll: float | None = None, progress: Progress) -> dict[str, list[str]]:
     """Node name -> its host keys, for every node whose console shows them within timeout.
 
-    One GetConsoleOutput per node still waited for, all at once, every poll seconds; a
-    progress line every PROGRESS_EVERY_SECONDS names the nodes still waited for.
-    timeout, poll: CONSOLE_TIMEOUT_SECONDS and POLL_SECONDS unless given."""
+    One GetConsoleOutput per node still waited for, all at once, every poll seconds (default:
+    poll_seconds of the nodes waited for); a progress line every PROGRESS_EVERY_SECONDS names
+    the nodes still waited for. timeout: CONSOLE_TIMEOUT_SECONDS unless given."""
     timeout = CONSOLE_TIMEOUT_SECONDS if timeout is None else timeout
-    poll = POLL_SECONDS if poll is None else poll
     found: dict[str, list[str]] = {}
     started = time.monotonic()
     said = started
@@ -130,7 +134,12 @@ def wait_for_console_keys(ec2, nodes: list[NodeRecord], *, timeout: float | None
             progress(f"  waiting for the host keys on the console of {', '.join(waiting)} "
                      f"({now - started:.0f} s of at most {timeout:.0f} s; cloud-init prints them once it has run)")
             said = now
-        time.sleep(poll)
+        time.sleep(poll_seconds(len(waiting)) if poll is None else poll)
+
+
+def poll_seconds(waiting: int) -> float:
+    """The pause between two rounds of GetConsoleOutput calls for this many nodes."""
+    return max(POLL_SECONDS, waiting / CALLS_PER_SECOND)
 
 
 def pinned_hosts(path: Path) -> dict[str, list[str]]:
@@ -165,7 +174,7 @@ def pin_from_console(ec2, inventory: Inventory, *, progress: Progress, timeout: 
     Every console is read once; only the nodes with nothing pinned yet are waited for (a
     node pinned by an earlier `lab up` keeps its keys if its console no longer shows them:
     the console is a 64 KB tail, and a key learnt on first use is never waited for again).
-    timeout, poll: CONSOLE_TIMEOUT_SECONDS and POLL_SECONDS unless given."""
+    timeout: CONSOLE_TIMEOUT_SECONDS unless given; poll as wait_for_console_keys."""
     timeout = CONSOLE_TIMEOUT_SECONDS if timeout is None else timeout
     progress(f"reading the host keys of {len(inventory.nodes)} hosts from their consoles (GetConsoleOutput; "
              f"up to {timeout:.0f} s)")

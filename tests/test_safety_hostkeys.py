@@ -156,6 +156,7 @@ def test_the_console_is_decoded_from_base64_and_plain_text_passes_through():
 def lab(monkeypatch):
     """Three running instances in moto and the inventory `lab up` would write for them."""
     monkeypatch.setattr(hostkeys, "POLL_SECONDS", 0.01)
+    monkeypatch.setattr(hostkeys, "CALLS_PER_SECOND", 1000.0)
     monkeypatch.setattr(hostkeys, "PROGRESS_EVERY_SECONDS", 0.0)
     monkeypatch.setattr(hostkeys, "CONSOLE_TIMEOUT_SECONDS", 0.5)
     share_botocore_session(monkeypatch)
@@ -275,3 +276,12 @@ def test_no_permission_to_read_the_console_names_the_iam_action(lab, monkeypatch
     with pytest.raises(CloudError, match="may not call ec2:GetConsoleOutput"):
         target.pin_host_keys(target.ec2_client(REGION), inv, lambda line: None)
     assert not paths.known_hosts.exists()
+
+
+def test_the_console_is_asked_every_second_and_many_nodes_at_most_ten_calls_a_second():
+    """Each second between cloud-init printing the keys and the next ask is a second more of
+    `lab up`; fifty nodes asked each second would meet EC2's throttling (20 calls a second)."""
+    assert hostkeys.poll_seconds(3) == 1.0
+    assert hostkeys.poll_seconds(10) == 1.0
+    assert hostkeys.poll_seconds(50) == 5.0
+    assert 50 / hostkeys.poll_seconds(50) <= 10

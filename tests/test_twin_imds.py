@@ -183,3 +183,22 @@ def test_each_body_namespace_sends_the_metadata_address_to_the_gateway_server():
     rules = metadata_rules("172.31.0.0/20")
     assert "ip daddr 169.254.169.254 tcp dport 80 dnat to 172.31.0.1:18169" in rules
     assert rules.startswith("table ip lab_sim_imds\ndelete table ip lab_sim_imds\n")  # applied again: replaced
+
+
+def test_a_lookup_is_remembered_for_two_seconds_so_a_metadata_walk_asks_moto_once():
+    """cloud-init walks the tree one path a request; each lookup is five calls to moto."""
+    from twin.imds_server import LOOKUP_TTL_SECONDS, remembered
+
+    asked, now = [], [100.0]
+
+    def lookup(address):
+        asked.append(address)
+        return None if address == "172.31.0.9" else f"meta of {address}"
+
+    answer = remembered(lookup, clock=lambda: now[0])
+    assert [answer("172.31.0.5") for _ in range(50)] == ["meta of 172.31.0.5"] * 50
+    assert answer("172.31.0.9") is None and answer("172.31.0.9") is None  # no instance: remembered too
+    assert asked == ["172.31.0.5", "172.31.0.9"]
+    now[0] += LOOKUP_TTL_SECONDS
+    answer("172.31.0.5")
+    assert asked == ["172.31.0.5", "172.31.0.9", "172.31.0.5"]  # a change shows two seconds late at most

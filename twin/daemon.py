@@ -33,7 +33,7 @@ from pathlib import Path
 from twin import netns, server, shutdown
 from twin.desired import Observed, observe
 from twin.errors import TwinStateError
-from twin.imds_server import MetadataService, moto_lookup
+from twin.imds_server import MetadataService, moto_lookup, remembered
 from twin.layers import BODY_LAYERS, open_body_layer
 from twin.model import BodyLayer, InstanceBody
 from twin.reconciler import Reconciler
@@ -51,7 +51,7 @@ class Daemon:
     def __init__(self, files: StateFiles, layer: BodyLayer, endpoint: str, idle_grace: float,
                  poked: threading.Event | None = None, metadata: bool = False):
         self.files, self.layer, self.endpoint = files, layer, endpoint
-        self.metadata = MetadataService(moto_lookup(self._region_clients)) if metadata else None
+        self.metadata = MetadataService(remembered(moto_lookup(self._region_clients))) if metadata else None
         self.idle_grace = idle_grace
         self.reconciler = Reconciler(layer, on_shutdown=self.instance_shut_down)
         self.stopping = threading.Event()

@@ -19,6 +19,7 @@ import binascii
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -84,6 +85,30 @@ def moto_lookup(clients: Callable[[], list[tuple[object, str]]]) -> Lookup:
                 return instance_meta(ec2, instances[0], region)
         return None
     return lookup
+
+
+# How long one lookup answers for an address. cloud-init's Ec2 datasource walks the metadata
+# tree one path a request (about fifty), and each lookup is five calls to moto: uncached,
+# the walk took 7.8 s of a body's boot (cloud-init analyze blame, search-Ec2). EC2's own
+# service also shows a change (user data, metadata options) a moment late.
+LOOKUP_TTL_SECONDS = 2.0
+
+
+def remembered(lookup: Lookup, ttl: float = LOOKUP_TTL_SECONDS, clock: Callable[[], float] = time.monotonic) -> Lookup:
+    """lookup, with each address's answer (an instance, or none) kept for ttl seconds."""
+    kept: dict[str, tuple[float, InstanceMeta | None]] = {}
+    lock = threading.Lock()
+
+    def answer(address: str) -> InstanceMeta | None:
+        with lock:
+            hit = kept.get(address)
+            if hit is not None and clock() - hit[0] < ttl:
+                return hit[1]
+        meta = lookup(address)
+        with lock:
+            kept[address] = (clock(), meta)
+        return meta
+    return answer
 
 
 class _Handler(BaseHTTPRequestHandler):

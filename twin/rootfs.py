@@ -34,8 +34,10 @@ MIRROR = "http://deb.debian.org/debian"
 # chrony (the lab installs and configures it from the guide; a container may not set the
 # clock); awscli (the lab does not use it). xfsprogs is not in the image: the lab installs it
 # on the hosts that format Swift volumes, as it must on AWS. locales, with en_US.UTF-8
-# generated in the image: cloud-init's locale module sets that locale at the first boot
-# and fails without it (cloud-init status: error).
+# generated in the image and set as its default: cloud-init's locale module sets that
+# locale at the first boot and fails without it (cloud-init status: error); with no default
+# set it ran locale-gen again at every first boot, 4.5 s before the host keys reached the
+# console (cloud-init analyze blame: config-locale), to reach the same /etc/default/locale.
 IMAGE_PACKAGES = ("cloud-init", "cloud-guest-utils", "openssh-server", "sudo", "unattended-upgrades", "dbus",
                   "systemd-sysv", "iproute2", "iputils-ping", "procps", "ca-certificates", "curl", "less",
                   "netbase", "logrotate", "util-linux", "locales")
@@ -44,7 +46,7 @@ IMAGE_PACKAGES = ("cloud-init", "cloud-guest-utils", "openssh-server", "sudo", "
 RESOLVER_PACKAGES = ("python3-cffi-backend",)
 PACKAGES = IMAGE_PACKAGES + RESOLVER_PACKAGES
 # In the cache folder's name: a change of the image's packages builds a new one.
-IMAGE_VERSION = "ec2-2"
+IMAGE_VERSION = "ec2-3"
 
 
 def rootfs_dir(cache_dir: Path) -> Path:
@@ -83,6 +85,7 @@ def _prepare(root: Path) -> None:
     (root / "etc/hosts").write_text(LOCALHOST_HOSTS)
     (root / "etc/locale.gen").write_text("en_US.UTF-8 UTF-8\n")
     sh("chroot", str(root), "locale-gen", timeout=300)
+    sh("chroot", str(root), "update-locale", "LANG=en_US.UTF-8", timeout=60)
     (root / "etc/apt/apt.conf.d/90lab-keep-debs").write_text('Binary::apt::APT::Keep-Downloaded-Packages "true";\n')
     (root / "etc/apt/apt.conf.d/docker-clean").unlink(missing_ok=True)
     # The instance's sshd must start without waiting for anything the container lacks.
