@@ -7,10 +7,10 @@ CONFIG ?= configs/lab.yaml
 TARGET ?= sim
 LAB     = $(BIN)/lab --config $(CONFIG) --target $(TARGET)
 
-.PHONY: help venv host-deps test test-unit lab-up lab-install lab-verify lab-down lab-status lab-plan bench bench-floor bench-twin bench-cloud clean
+.PHONY: help venv host-deps test test-unit lab-up lab-install lab-verify lab-down lab-status lab-plan lab-open bench bench-floor bench-twin bench-cloud clean
 
 help:
-	@echo "make lab-up | lab-install | lab-verify | lab-down | lab-status | lab-plan   (CONFIG=$(CONFIG) TARGET=$(TARGET))"
+	@echo "make lab-up | lab-install | lab-verify | lab-down | lab-status | lab-plan | lab-open   (CONFIG=$(CONFIG) TARGET=$(TARGET))"
 	@echo "make test        the whole suite (unit tests on moto + the sim end-to-end run)"
 	@echo "make test-unit   without the end-to-end run"
 	@echo "make bench       provisioning benchmark against moto"
@@ -54,6 +54,9 @@ lab-status: venv
 
 lab-plan: venv
 	$(LAB) plan
+
+lab-open: venv
+	$(LAB) open
 
 bench: venv
 	$(BIN)/python bench/provision_bench.py

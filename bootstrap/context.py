@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 from bootstrap.profiles import Profile, TimePolicy, profile_for, time_policy_for
 from bootstrap.render import STAMP_DIR, apt_install, commands_stamp, in_parallel  # noqa: F401 - re-exported
+from labcore.front_door import FrontDoor, front_door
 from labcore.inventory import Inventory, NodeRecord
+from labcore.lab_ca import KeyAndCert
 from labcore.secrets import Secrets
 
 # Where the guide's openrc files live on the controller (root's home: steps run as root).
@@ -26,11 +28,21 @@ class PlanContext:
     secrets: Secrets
     profile: Profile
     time: TimePolicy
+    # The front door's server key and certificate (labcore/front_door_cert.py), made at `lab install`
+    # before the plan; None where none fits yet (`lab plan`, `--check` before the first install).
+    door_cert: KeyAndCert | None = None
+    lab_ca_pem: bytes | None = None  # the lab's CA certificate (public; its key is never in a plan)
 
     @classmethod
-    def for_inventory(cls, inventory: Inventory, secrets: Secrets) -> "PlanContext":
+    def for_inventory(cls, inventory: Inventory, secrets: Secrets, door_cert: KeyAndCert | None = None,
+                      lab_ca_pem: bytes | None = None) -> "PlanContext":
         return cls(inventory, secrets, profile_for(inventory.os, inventory.release),
-                   time_policy_for(inventory.target))
+                   time_policy_for(inventory.target), door_cert, lab_ca_pem)
+
+    @property
+    def door(self) -> FrontDoor:
+        """Where the user's machine reaches the cloud (labcore/front_door.py)."""
+        return front_door(self.inventory)
 
     @property
     def controller(self) -> NodeRecord:

@@ -24,11 +24,17 @@ PHASE_NEEDS: dict[str, tuple[str, ...]] = {
     "packages": ("base",),  # the environment chapter's packages (time, database, queue, ...) and chrony
     "controller-services": ("packages",),
     "service-packages": ("packages",),  # the OpenStack client and the services' own packages
-    "keystone": ("controller-services", "service-packages"),
+    # The TLS front door (Apache on 443): up before Keystone's chapter, whose `openstack` commands
+    # go through the public identity endpoint, which is the door's.
+    "front-door": ("service-packages",),
+    "keystone": ("controller-services", "service-packages", "front-door"),
+    # Horizon's settings and its static files' compress (~10 s) need only Apache and the door,
+    # not Keystone: side by side with Keystone's chapter, off the install's critical path.
+    "dashboard": ("front-door",),
     "swift-proxy": ("keystone",),
     "swift-storage": ("service-packages",),
     "swift-rings": ("service-packages",),
-    "finalize": ("swift-proxy", "swift-storage", "swift-rings"),
+    "finalize": ("swift-proxy", "swift-storage", "swift-rings", "dashboard"),
 }
 PHASES = tuple(PHASE_NEEDS)
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from bootstrap.components import (
     base,
+    dashboard,
     database,
     etcd,
     finalize,
+    front_door,
     keystone,
     memcached,
     messaging,
@@ -19,17 +21,21 @@ from bootstrap.components import (
 from bootstrap.context import PlanContext
 from bootstrap.plan import Plan
 from labcore.inventory import Inventory
+from labcore.lab_ca import KeyAndCert
 from labcore.secrets import Secrets
 
 COMPONENTS = (base, packages, database, messaging, memcached, etcd, keystone,
-              swift_proxy, swift_storage, swift_rings, finalize)
+              swift_proxy, front_door, dashboard, swift_storage, swift_rings, finalize)
 # A Swift-only lab (auth: tempauth): what only Keystone needs is left out (tempauth.LEFT_OUT says why).
 TEMPAUTH_CHAPTERS = (base.steps, tempauth.package_steps, memcached.steps, tempauth.steps, swift_storage.steps,
                      swift_rings.steps, finalize.steps)
 
 
-def build_plan(inventory: Inventory, secrets: Secrets) -> Plan:
-    ctx = PlanContext.for_inventory(inventory, secrets)
+def build_plan(inventory: Inventory, secrets: Secrets, door_cert: KeyAndCert | None = None,
+               lab_ca_pem: bytes | None = None) -> Plan:
+    """door_cert, lab_ca_pem: the front door's server pair and the lab's CA certificate
+    (labcore/front_door_cert.py); without them the plan holds a line saying they are made later."""
+    ctx = PlanContext.for_inventory(inventory, secrets, door_cert, lab_ca_pem)
     chapters = TEMPAUTH_CHAPTERS if inventory.auth == "tempauth" else tuple(c.steps for c in COMPONENTS)
     return Plan(tuple(step for chapter in chapters for step in chapter(ctx)))
 

@@ -45,6 +45,10 @@ class Profile:
     keystone_packages: tuple[str, ...]
     swift_proxy_packages: tuple[str, ...]
     swift_storage_packages: tuple[str, ...]
+    # The controller's TLS front door (Apache on 443: mod_ssl, mod_proxy) and the dashboard (Horizon
+    # under mod_wsgi, behind that door): a Keystone lab's only, so a TempAuth lab leaves them out.
+    front_door_packages: tuple[str, ...]
+    dashboard_packages: tuple[str, ...]
     # debconf answers given before installing (Debian's OpenStack packages ask questions).
     debconf_selections: tuple[str, ...]
     # Services.
@@ -90,7 +94,8 @@ class Profile:
         environment_packages already installs."""
         groups = [self.client_packages]
         if role == "controller":
-            groups += [self.keystone_packages, self.swift_proxy_packages]
+            groups += [self.keystone_packages, self.swift_proxy_packages, self.front_door_packages,
+                       self.dashboard_packages]
         elif role == "object":
             groups += [self.swift_storage_packages]
         environment = set(self.environment_packages(role))
@@ -129,6 +134,8 @@ UBUNTU_1804_ROCKY = Profile(
     swift_proxy_packages=("swift", "swift-proxy", "python-swiftclient", "python-keystoneclient",
                           "python-keystonemiddleware", "memcached"),
     swift_storage_packages=("xfsprogs", "rsync", "swift", "swift-account", "swift-container", "swift-object"),
+    front_door_packages=("apache2",),  # mod_ssl and mod_proxy are part of Ubuntu's apache2
+    dashboard_packages=("openstack-dashboard",),  # the guide's Horizon chapter; it brings libapache2-mod-wsgi
     debconf_selections=(),
     database_service="mariadb",  # mariadb-server-10.1's unit; mysql.service is its alias
     database_accounts="mysql.user",
@@ -167,6 +174,9 @@ DEBIAN_12 = Profile(
     swift_proxy_packages=("swift", "swift-proxy", "python3-swiftclient", "python3-keystoneclient",
                           "python3-keystonemiddleware", "memcached"),
     swift_storage_packages=("xfsprogs", "rsync", "swift", "swift-account", "swift-container", "swift-object"),
+    front_door_packages=("apache2",),
+    # Horizon 23 (Zed) and Python 3's mod_wsgi; not openstack-dashboard-apache (port 80, /horizon).
+    dashboard_packages=("openstack-dashboard", "libapache2-mod-wsgi-py3"),
     debconf_selections=_DEBIAN_DEBCONF,
     database_service="mariadb",
     database_accounts="mysql.global_priv",

@@ -25,6 +25,7 @@ COMMANDS = {
     "install": "install:install", "verify": "install:verify", "ssh": "ssh:run", "reboot": "reboot:run",
     "list": "labs:list_labs", "extend": "extend:run",
     "run": "ops:run_command", "copy": "ops:copy", "logs": "ops:logs",
+    "openrc": "access:openrc", "open": "access:open_dashboard",
 }
 
 
@@ -100,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     logs = command("logs", "every host's service logs (journal and /var/log), secrets masked, in one archive "
                            "under .lab/<name>/")
     logs.add_argument("--lines", metavar="N", help="journal lines per unit (default 5000)")
+    openrc = command("openrc", "print the lab's credentials for this machine, for eval \"$(lab openrc demo)\" "
+                               "(the password masked on a terminal)")
+    openrc.add_argument("user", nargs="?", choices=("admin", "demo"), default="demo", help="default: demo")
+    command("open", "print the dashboard's URL and login, and open it in this machine's browser if it has one")
     return parser
 
 

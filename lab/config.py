@@ -26,7 +26,9 @@ from pydantic import (
 
 from lab import config_errors
 from lab.config_values import (
+    check_https_sources,
     check_region,
+    check_rule_count,
     check_ssh_sources,
     expires_after_text,
     parse_expiry,
@@ -75,6 +77,21 @@ class SshSpec(_Strict):
     @classmethod
     def _cidrs(cls, values: list[str], info: ValidationInfo) -> list[str]:
         return check_ssh_sources(values, allow_wide=info.data.get("allow_wide", False))
+
+
+class HttpsSpec(_Strict):
+    """Who may reach the controller's TLS front door (tcp 443: dashboard, identity, object store).
+
+    Unset, allow_from is ssh.allow_from: the addresses that may SSH may also use the cloud.
+    """
+
+    allow_wide: bool = Field(default=False, strict=True)  # before allow_from, whose check reads it
+    allow_from: list[str] | None = Field(default=None, min_length=1)
+
+    @field_validator("allow_from")
+    @classmethod
+    def _cidrs(cls, values: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        return None if values is None else check_https_sources(values, allow_wide=info.data.get("allow_wide", False))
 
 
 # The burstable instance families: CPU credits, launched `standard` unless a node says `unlimited: true`.
@@ -134,6 +151,8 @@ class LabSpec(_Strict):
     # MariaDB, RabbitMQ or etcd). A lab keeps the mode it was made with (lab/drift.py).
     auth: Literal["keystone", "tempauth"] = "keystone"
     swift: SwiftSpec = Field(default_factory=SwiftSpec)
+    # The front door's sources (a Keystone lab's only opening besides SSH); unset: ssh.allow_from's.
+    https: HttpsSpec = Field(default_factory=HttpsSpec)
 
     @field_validator("name")
     @classmethod
@@ -201,6 +220,19 @@ class LabSpec(_Strict):
         return self.ssh.user or DEFAULT_SSH_USERS[self.openstack.os]
 
     @property
+    def https_allow_from(self) -> list[str]:
+        """Where the front door (443) may be reached from: https.allow_from, else ssh.allow_from;
+        nowhere in a TempAuth lab, which has no front door."""
+        if self.auth != "keystone":
+            return []
+        return self.https.allow_from if self.https.allow_from is not None else self.ssh.allow_from
+
+    @property
+    def https_allow_wide(self) -> bool:
+        """The front door opens wider than a /8 (its own allow_wide, or SSH's when it takes SSH's sources)."""
+        return self.https.allow_wide if self.https.allow_from is not None else self.ssh.allow_wide
+
+    @property
     def controller(self) -> str:
         return next(n for n, spec in self.nodes.items() if spec.role == "controller")
 
@@ -217,11 +249,15 @@ def parse_config(data: bytes | str, path: str = "<config>") -> LabSpec:
     if not isinstance(document, dict):
         raise ConfigError(path, "", "expected a mapping with at least the keys name, region and nodes")
     try:
-        return LabSpec.model_validate(document)
+        spec = LabSpec.model_validate(document)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         raise ConfigError(path, config_errors.key_path(first["loc"]) or "(top level)",
                           config_errors.expected(first)) from None
+    too_many = check_rule_count(spec.ssh.allow_from, spec.https_allow_from, spec.https.allow_from is not None)
+    if too_many:
+        raise ConfigError(path, *too_many)
+    return spec
 
 
 def load_config(path: str | Path) -> LabSpec:

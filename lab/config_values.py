@@ -1,4 +1,4 @@
-"""What a few config values may be, checked with no cloud call: region, SSH sources, expiry.
+"""What a few config values may be, checked with no cloud call: region, SSH and HTTPS sources, expiry.
 
 Pure functions: each returns the value (or what it means) or raises ValueError with the
 sentence the user sees after `file: key:`. Every value they quote is cut to ~80 characters.
@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from labcore.safeyaml import quote
 
-# The widest SSH opening a config gets without `ssh.allow_wide: true`: a /8, 16,777,216 addresses.
+# The widest SSH (or HTTPS) opening a config gets without `allow_wide: true`: a /8, 16,777,216 addresses.
 WIDEST_SSH_SOURCES = 2 ** 24
 # A security group holds 60 inbound rules by default; the lab's own (ICMP and the service ports) take 10.
 MAX_SSH_SOURCES = 50
@@ -52,10 +52,21 @@ def _either(names: list[str]) -> str:
 
 
 def check_ssh_sources(values: list[str], allow_wide: bool) -> list[str]:
+    """ssh.allow_from: see check_sources."""
+    return check_sources(values, allow_wide, "SSH", "ssh.allow_wide")
+
+
+def check_https_sources(values: list[str], allow_wide: bool) -> list[str]:
+    """https.allow_from (the TLS front door, 443): the same forms and bounds as SSH's."""
+    return check_sources(values, allow_wide, "HTTPS", "https.allow_wide")
+
+
+def check_sources(values: list[str], allow_wide: bool, what: str, wide_key: str) -> list[str]:
     """values when each is `auto` or an IPv4 CIDR and, unless allow_wide, all together cover at most a /8.
 
     The union is what counts (overlaps once), so [0.0.0.0/1, 128.0.0.0/1] is the whole internet
-    as surely as 0.0.0.0/0, and so are 128 /8s or 256 /9s.
+    as surely as 0.0.0.0/0, and so are 128 /8s or 256 /9s. what and wide_key name the opening
+    (SSH or HTTPS) and its opt-in key in the error.
     """
     if len(values) > MAX_SSH_SOURCES:
         raise ValueError(f"expected at most {MAX_SSH_SOURCES} entries (a security group holds 60 rules and the "
@@ -70,14 +81,29 @@ def check_ssh_sources(values: list[str], allow_wide: bool) -> list[str]:
             raise ValueError(f"expected 'auto' or an IPv4 CIDR such as 203.0.113.7/32, got {quote(value)}") from exc
     if allow_wide:
         return values
-    opt_in = "name your own addresses, or set ssh.allow_wide: true if you mean it"
+    opt_in = f"name your own addresses, or set {wide_key}: true if you mean it"
     if any(net.prefixlen == 0 for net in networks):
-        raise ValueError(f"0.0.0.0/0 would open SSH to the whole internet; {opt_in}")
+        raise ValueError(f"0.0.0.0/0 would open {what} to the whole internet; {opt_in}")
     covered = sum(net.num_addresses for net in ipaddress.collapse_addresses(networks))
     if covered > WIDEST_SSH_SOURCES:
-        raise ValueError(f"together these entries open SSH to {covered:,} addresses, more than a /8 "
+        raise ValueError(f"together these entries open {what} to {covered:,} addresses, more than a /8 "
                          f"({WIDEST_SSH_SOURCES:,}); {opt_in}")
     return values
+
+
+def check_rule_count(ssh: list[str], https: list[str], https_set: bool) -> tuple[str, str] | None:
+    """(key, what is expected) when SSH's and HTTPS's sources together need more rules than the group holds.
+
+    Each source is one inbound rule per port; https_set: https.allow_from is in the config (else
+    it is ssh.allow_from's, and the error names ssh.allow_from, the key to change).
+    """
+    count = len(set(ssh)) + len(set(https))
+    if count <= MAX_SSH_SOURCES:
+        return None
+    key = "https.allow_from" if https_set else "ssh.allow_from"
+    why = "" if https_set else " (HTTPS, 443, takes ssh.allow_from's entries when https.allow_from is not set)"
+    return key, (f"expected at most {MAX_SSH_SOURCES} SSH and HTTPS sources together (a security group holds 60 "
+                 f"rules and the lab's own take 10), got {count}{why}")
 
 
 def expires_after_text(value: object) -> str:

@@ -33,6 +33,7 @@ class FoundInstance:
     ssh_user: str | None
     subnet_id: str | None
     launch_time: datetime | None = None  # which of two instances of one node is the older (lab/duplicates.py)
+    public_dns: str | None = None  # PublicDnsName: "" from EC2 when the VPC gives no DNS hostnames
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,8 @@ def _instance(raw: dict) -> FoundInstance:
                          instance_id=raw["InstanceId"], instance_type=raw["InstanceType"], state=raw["State"]["Name"],
                          az=raw["Placement"]["AvailabilityZone"], private_ip=raw.get("PrivateIpAddress"),
                          public_ip=raw.get("PublicIpAddress"), ssh_user=tags.get(tag.SSH_USER),
-                         subnet_id=raw.get("SubnetId"), launch_time=raw.get("LaunchTime"))
+                         subnet_id=raw.get("SubnetId"), launch_time=raw.get("LaunchTime"),
+                         public_dns=raw.get("PublicDnsName") or None)
 
 
 def _volume(raw: dict, roots: dict[str, str], devices: Devices) -> FoundVolume:

@@ -113,6 +113,12 @@ def ssh_sources(spec: LabSpec, subnet_cidr: str, resolve_caller) -> list[str]:
     return sorted({resolve_caller(subnet_cidr) if c == "auto" else c for c in spec.ssh.allow_from})
 
 
+def https_sources(spec: LabSpec, subnet_cidr: str, resolve_caller) -> list[str]:
+    """The front door's sources (https.allow_from, else ssh.allow_from) with `auto` replaced the same
+    way; none for a TempAuth lab. Pass the resolver ssh_sources used, cached: one lookup for both."""
+    return sorted({resolve_caller(subnet_cidr) if c == "auto" else c for c in spec.https_allow_from})
+
+
 def detect_caller_cidr(subnet_cidr: str) -> str:
     """Your public IPv4 as AWS sees it (TARGET=aws only), as a /32.
 

@@ -1,7 +1,8 @@
 """The one list of ports the lab's roles open to each other; the security group and the docs read it.
 
 Every rule is from the lab's own security group (the group references itself), never
-from an address range: nodes talk to each other, nobody else talks to them.
+from an address range: nodes talk to each other, nobody else talks to them. The two
+exceptions, SSH and the HTTPS front door, are opened to the config's addresses only.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ SERVICE_PORTS: tuple[ServicePort, ...] = (
 )
 
 SSH_PORT = 22
+# The controller's TLS front door (dashboard, identity, object store): a Keystone lab's one opening
+# besides SSH, from https.allow_from (default ssh.allow_from) only; labcore/front_door.py says its URLs.
+HTTPS_PORT = 443
 
 
 def ports_for(auth: str) -> tuple[ServicePort, ...]:

@@ -14,6 +14,7 @@ stopped anywhere is finished by the next one, and a complete lab makes `up` a no
 
 from __future__ import annotations
 
+import functools
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ class UpReport:
     inventory: Inventory | None = None
     expiry: ExpiryPlan | None = None
     ssh_sources: list[str] = field(default_factory=list)  # what the security group lets SSH in from
+    https_sources: list[str] = field(default_factory=list)  # ... and HTTPS (443, the front door); none: TempAuth
     created: list[str] = field(default_factory=list)
     existing: list[str] = field(default_factory=list)
 
@@ -65,13 +67,18 @@ def up(spec: LabSpec, target: Target, paths: LabPaths, *, progress: Progress,
     missing = [n for n in spec.nodes if found.instance(n) is None]
     image = target.find_image(ec2, spec) if missing else None
     first = placement.first
-    ssh_cidrs = report.ssh_sources = network.ssh_sources(spec, first.cidr, resolve_caller or target.caller_cidr)
+    caller = functools.cache(resolve_caller or target.caller_cidr)  # `auto` in ssh and https: one lookup
+    ssh_cidrs = report.ssh_sources = network.ssh_sources(spec, first.cidr, caller)
+    https_cidrs = report.https_sources = network.https_sources(spec, first.cidr, caller)
     later = [s.az for s in placement.subnets[1:]]
     progress(f"lab {spec.name} in {spec.region} ({first.subnet_id} {first.cidr}, {first.az}"
              + (f"; then {', '.join(later)} if {first.az} has no capacity" if later else "")
-             + f"); SSH allowed from {', '.join(ssh_cidrs)}")
+             + f"); SSH allowed from {', '.join(ssh_cidrs)}"
+             + (f"; HTTPS (443, the front door) from {', '.join(https_cidrs)}" if https_cidrs else
+                "; no HTTPS front door (auth: tempauth)"))
     report.created += keypair.ensure_key_pair(ec2, spec.name, paths.key_file, found, spec.resource_tags, progress)
-    group_id, created = security_group.ensure_security_group(ec2, spec, placement.vpc_id, ssh_cidrs, found, progress)
+    group_id, created = security_group.ensure_security_group(ec2, spec, placement.vpc_id, ssh_cidrs, found, progress,
+                                                             https_cidrs=https_cidrs)
     report.created += created
     found = duplicates.remove_duplicates(ec2, found, progress)  # left by an earlier run that stopped
     nodes = _ensure_instances_and_volumes(ec2, spec, placement, image, group_id, found, report, progress)
@@ -261,6 +268,8 @@ def _inventory(ec2, spec: LabSpec, target: Target, paths: LabPaths, placement: P
         nodes.append(NodeRecord(
             name=name, role=node_spec.role, instance_id=inst.instance_id, instance_type=inst.instance_type,
             az=inst.az, private_ip=inst.private_ip, public_ip=inst.public_ip, ssh_host=ssh_host,
+            # A twin's host is reached by its private address: the public name moto makes up leads nowhere.
+            public_dns=None if target.ssh_via_private_ip else inst.public_dns,
             ssh_user=spec.ssh.user or inst.ssh_user or spec.ssh_user,
             volumes=[VolumeRecord(name=v, volume_id=vols[v].volume_id, size_gb=vols[v].size_gb,
                                   device=devices[v]) for v in node_spec.volumes] + leaving_volumes.get(name, [])))

@@ -1,7 +1,7 @@
 """The lab's security group: who may talk to its hosts.
 
-desired_ingress is pure: the whole rule set follows from the group id and the caller's
-address, so it is tested without EC2 and reconciled in one authorize and one revoke.
+desired_ingress is pure: the whole rule set follows from the group id and the addresses
+allowed to SSH and HTTPS, so it is tested without EC2 and reconciled in one authorize and one revoke.
 """
 
 from __future__ import annotations
@@ -11,14 +11,16 @@ from botocore.exceptions import ClientError
 from lab.config import LabSpec
 from lab.discovery import LabResources
 from lab.ec2 import error_code, with_retry
-from lab.ports import SSH_PORT, ports_for
+from lab.ports import HTTPS_PORT, SSH_PORT, ports_for
 from labcore import tags as tag
 from labcore.errors import CloudError, CloudStateError
 from labcore.tags import lab_tags, tag_spec, tags_of
 
 
-def desired_ingress(group_id: str, ssh_cidrs: list[str], auth: str = "keystone") -> list[dict]:
-    """All ICMP and the service ports of the lab's auth mode from the group itself; SSH from the caller only."""
+def desired_ingress(group_id: str, ssh_cidrs: list[str], auth: str = "keystone",
+                    https_cidrs: list[str] = ()) -> list[dict]:
+    """All ICMP and the service ports of the lab's auth mode from the group itself; SSH from the caller
+    only; HTTPS (the front door) from https_cidrs only, when there are any (none: a TempAuth lab)."""
     self_ref = [{"GroupId": group_id}]
     rules = [{"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1, "UserIdGroupPairs": self_ref}]
     seen = set()
@@ -30,6 +32,9 @@ def desired_ingress(group_id: str, ssh_cidrs: list[str], auth: str = "keystone")
                           "UserIdGroupPairs": self_ref})
     rules.append({"IpProtocol": "tcp", "FromPort": SSH_PORT, "ToPort": SSH_PORT,
                   "IpRanges": [{"CidrIp": c} for c in sorted(set(ssh_cidrs))]})
+    if https_cidrs:
+        rules.append({"IpProtocol": "tcp", "FromPort": HTTPS_PORT, "ToPort": HTTPS_PORT,
+                      "IpRanges": [{"CidrIp": c} for c in sorted(set(https_cidrs))]})
     return rules
 
 
@@ -61,8 +66,10 @@ def _permissions(flat: set[tuple]) -> list[dict]:
 
 
 def ensure_security_group(ec2, spec: LabSpec, vpc_id: str, ssh_cidrs: list[str], found: LabResources,
-                          progress) -> tuple[str, list[str]]:
-    """The lab's group in vpc_id with exactly the desired rules; returns (group id, what was created)."""
+                          progress, https_cidrs: list[str] = ()) -> tuple[str, list[str]]:
+    """The lab's group in vpc_id with exactly the desired rules; returns (group id, what was created).
+
+    A lab made before the front door existed gets its 443 rule here, at its next `lab up`."""
     created = []
     if found.security_groups:
         group_id = _the_labs_group(spec, vpc_id, found)
@@ -74,7 +81,8 @@ def ensure_security_group(ec2, spec: LabSpec, vpc_id: str, ssh_cidrs: list[str],
             created.append(f"security group {group_id}")
             progress(f"security group {group_id} created in {vpc_id}")
     current = with_retry(ec2.describe_security_groups, GroupIds=[group_id], retry_not_found=True)["SecurityGroups"][0]
-    have, want = _flatten(current["IpPermissions"]), _flatten(desired_ingress(group_id, ssh_cidrs, spec.auth))
+    have = _flatten(current["IpPermissions"])
+    want = _flatten(desired_ingress(group_id, ssh_cidrs, spec.auth, https_cidrs))
     if want - have:
         with_retry(ec2.authorize_security_group_ingress, GroupId=group_id, IpPermissions=_permissions(want - have),
                    retry_not_found=True)

@@ -38,6 +38,9 @@ class NodeRecord(BaseModel):
     az: str
     private_ip: str
     public_ip: str | None = None
+    # EC2's PublicDnsName: the name the front door's certificate and URLs carry on AWS (labcore/front_door.py);
+    # None on the twin and in an inventory written before the key existed.
+    public_dns: str | None = None
     ssh_host: str  # the address SSH uses: public IP on AWS, private IP on the twin
     ssh_user: str
     volumes: list[VolumeRecord] = Field(default_factory=list)

@@ -77,6 +77,20 @@ class LabPaths:
     def openrc(self, user: str) -> Path:
         return self.root / f"{user}-openrc"
 
+    @property
+    def ca_cert(self) -> Path:
+        """The lab's CA certificate (public): what the user's clients (OS_CACERT) and browser trust."""
+        from labcore.lab_ca import CA_CERT  # late: lab_ca imports this module
+
+        return self.root / CA_CERT
+
+    @property
+    def ca_key(self) -> Path:
+        """The lab's CA key (0600): it signs the front door's certificate and never leaves this folder."""
+        from labcore.lab_ca import CA_KEY
+
+        return self.root / CA_KEY
+
     def swiftrc(self, user: str) -> Path:
         """A TempAuth lab's credentials for the swift client (its openrc)."""
         return self.root / f"{user}-swiftrc"
@@ -89,15 +103,19 @@ class LabPaths:
     def forget(self) -> list[Path]:
         """Forget the lab on this machine (after `lab down`): what was removed.
 
-        Key, secrets, inventory, ssh files, openrc and swiftrc files and the temp files of interrupted
-        writes go; logs/ stays (the story of what ran) and so does the lock, which the
+        Key, secrets, inventory, ssh files, openrc and swiftrc files, the lab's CA (key and certificate:
+        a lab made again gets a new one), the front door's key and certificate and the temp files of
+        interrupted writes go; logs/ stays (the story of what ran) and so does the lock, which the
         `down` calling this still holds: removing a held lock file would let the next run
         lock a new file while a waiting one locks the old. Files the lab did not write
         are left alone.
         """
         if not self.root.is_dir():
             return []
-        doomed = [self.key_file, self.public_key, self.secrets, self.inventory, self.ssh_config, self.known_hosts]
+        from labcore.front_door_cert import paths as door_files  # late: it imports this module
+
+        doomed = [self.key_file, self.public_key, self.secrets, self.inventory, self.ssh_config, self.known_hosts,
+                  self.ca_key, self.ca_cert, *door_files(self.root)]
         doomed += sorted(self.root.glob("*-openrc")) + sorted(self.root.glob("*-swiftrc"))
         doomed += sorted(self.root.glob(".*.tmp"))
         removed = []

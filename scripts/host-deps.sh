@@ -8,6 +8,9 @@ need=(systemd-container debootstrap nftables xfsprogs iproute2 util-linux openss
 # Only for the tests: the report page's browser test renders report.html in Debian's chromium
 # (headless), with a font for its screenshot.
 browser=(chromium fonts-dejavu-core)
+# The dashboard's browser test drives it through chromedriver (selenium), trusting the lab CA in an
+# NSS database made with certutil.
+browser+=(chromium-driver libnss3-tools)
 # And Keystone's web server on Debian 12, uwsgi, serves Debian's keystone-uwsgi.ini as the lab
 # leaves it on 127.0.0.1 (tests/test_keystone_uwsgi.py).
 uwsgi=(uwsgi-core uwsgi-plugin-python3)

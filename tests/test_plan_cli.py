@@ -50,8 +50,8 @@ def test_lab_plan_says_each_step_in_the_guides_words_with_its_section(capsys):
     lines = out.splitlines()
     assert max(len(line) for line in lines) <= 200
     assert "phase base (9 steps)" in out
-    assert "phase controller-services (5 steps; after packages on the same host)" in out
-    assert "phase keystone (4 steps; after controller-services, service-packages on the same host)" in out
+    assert "phase controller-services (6 steps; after packages on the same host)" in out
+    assert "phase keystone (4 steps; after controller-services, service-packages, front-door on the same host)" in out
     for line in ("    - install packages chrony",
                  "    - write /etc/chrony/chrony.conf (0644 root:root)",
                  "    - create the openstack user `swift` unless it exists; set its password again when the secret "

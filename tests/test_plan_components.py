@@ -56,7 +56,8 @@ def test_both_profiles_plan_the_same_steps():
 def test_phases_follow_the_guides_order(planned):
     _, plan = planned
     assert [p for p, _ in plan.phases()] == ["base", "packages", "controller-services", "service-packages",
-                                             "keystone", "swift-proxy", "swift-storage", "swift-rings", "finalize"]
+                                             "front-door", "keystone", "dashboard", "swift-proxy", "swift-storage", "swift-rings",
+                                             "finalize"]
 
 
 def test_a_phase_only_needs_phases_before_it_and_finalize_needs_them_all():

@@ -47,12 +47,12 @@ def test_keystone_manage_log_is_the_keystone_users_before_its_commands_run_side_
     assert "db_sync" in setup[1] and "fernet_setup" in setup[1] and "credential_setup" in setup[1]
 
 
-def test_keystone_bootstrap_puts_every_url_on_port_5000(planned):
+def test_keystone_bootstrap_puts_admin_and_internal_on_port_5000_and_public_through_the_door(planned):
     _, plan = planned
     bootstrap = actions(step_named(plan, "keystone-service", "controller"), Command)[0].run[2]
-    urls = re.findall(r"--bootstrap-(admin|internal|public)-url (\S+)", bootstrap)
-    assert sorted(u[0] for u in urls) == ["admin", "internal", "public"]
-    assert {u[1] for u in urls} == {"http://controller:5000/v3/"}
+    urls = dict(re.findall(r"--bootstrap-(admin|internal|public)-url (\S+)", bootstrap))
+    assert urls == {"admin": "http://controller:5000/v3/", "internal": "http://controller:5000/v3/",
+                    "public": "https://10.0.0.11/identity/v3/"}
     assert "--bootstrap-region-id RegionOne" in bootstrap
 
 

@@ -25,7 +25,8 @@ from labcore.paths import LabPaths
 
 # Seconds each phase takes on a host in the synthetic run (about what the twin measures).
 PHASE_SECONDS = {"base": 2.0, "packages": 22.0, "controller-services": 8.0, "service-packages": 60.0,
-                 "keystone": 16.0, "swift-proxy": 4.0, "swift-storage": 6.0, "swift-rings": 3.0, "finalize": 2.0}
+                 "front-door": 2.0, "keystone": 16.0, "dashboard": 11.0, "swift-proxy": 4.0, "swift-storage": 6.0,
+                 "swift-rings": 3.0, "finalize": 2.0}
 T0 = 1000.0  # the run's monotonic start
 SCRIPT = "<script>alert('x')</script>"
 

@@ -225,4 +225,5 @@ def test_up_under_umask_0_leaves_every_state_file_private(cloud, capsys):
     assert stat.S_IMODE(paths.root.stat().st_mode) == stat.S_IMODE(paths.root.parent.stat().st_mode) == 0o700
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in paths.root.iterdir()}
     assert modes == {"id_ed25519": 0o600, "id_ed25519.pub": 0o644, "secrets.yaml": 0o600,
-                     "inventory.yaml": 0o600, "ssh_config": 0o600, "lock": 0o600}
+                     "inventory.yaml": 0o600, "ssh_config": 0o600, "lock": 0o600,
+                     "ca-key.pem": 0o600, "ca.pem": 0o644}  # the lab's CA: its certificate is public

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import configparser
 import io
+import shlex
 
 from bootstrap import guide
-from bootstrap.actions import FileSpec
+from bootstrap.actions import Command, FileSpec
 from bootstrap.components.openstack_batch import assignment_query, guide_command, user
-from bootstrap.context import REGION, PlanContext
+from bootstrap.context import ADMIN_OPENRC, REGION, PlanContext
 from bootstrap.plan import Step
+from bootstrap.render import mysql
 
 SWIFT_DIR = "/etc/swift"
 PROXY_CONF = f"{SWIFT_DIR}/proxy-server.conf"
 PROXY_PORT = 8080
-PUBLIC_URL = f"http://controller:{PROXY_PORT}/v1/AUTH_%(project_id)s"
+# The guide's URLs, for the internal and admin interfaces; the public one is the front door's
+# (labcore/front_door.py: https://HOST/v1/AUTH_%(project_id)s).
+INTERNAL_URL = f"http://controller:{PROXY_PORT}/v1/AUTH_%(project_id)s"
 ADMIN_URL = f"http://controller:{PROXY_PORT}/v1"
-ENDPOINTS = (("public", PUBLIC_URL), ("internal", PUBLIC_URL), ("admin", ADMIN_URL))
 # The default pipeline: Swift's own sample's (proxy-server.conf-sample, the same in 2.19.0 of
 # Rocky and 2.30.0 of Zed) with the guide's authtoken keystoneauth where the sample has
 # tempauth, and the three middlewares DevStack adds to it: crossdomain before the auth,
@@ -126,10 +129,30 @@ def proxy_conf(swift_pass: str, mode: str = "full") -> str:
 
 
 # ------------------------------------------------------------------ keystone entities
-def endpoint_query(interface: str, url: str) -> str:
-    """Counts the object-store endpoint of this interface in the region with exactly this URL."""
+def endpoints(ctx: PlanContext) -> tuple[tuple[str, str], ...]:
+    """(interface, URL) of the object-store endpoints: public through the front door, the others the guide's."""
+    return (("public", ctx.door.object_store_url), ("internal", INTERNAL_URL), ("admin", ADMIN_URL))
+
+
+def endpoint_query(interface: str, url: str | None, *, same_url: bool = True) -> str:
+    """Counts the object-store endpoints of this interface in the region: with exactly this URL,
+    with any URL (url None), or with another URL than this one (same_url False)."""
+    where = "" if url is None else f" AND e.url {'=' if same_url else '<>'} '{url}'"
     return ("SELECT count(*) FROM endpoint e JOIN service s ON s.id = e.service_id WHERE s.type = 'object-store'"
-            f" AND e.interface = '{interface}' AND e.region_id = '{REGION}' AND e.url = '{url}' AND e.enabled = 1")
+            f" AND e.interface = '{interface}' AND e.region_id = '{REGION}'{where} AND e.enabled = 1")
+
+
+def public_url_update(ctx: PlanContext) -> Command:
+    """A lab made before the front door has a public endpoint on the guide's URL: `openstack
+    endpoint set --url` gives it the door's (the endpoint keeps its id; no second one is made)."""
+    url = ctx.door.object_store_url
+    ids = mysql(endpoint_query("public", url, same_url=False).replace("count(*)", "e.id"), "keystone")
+    run = (f". {ADMIN_OPENRC} && for id in $({ids}); do openstack endpoint set --url {shlex.quote(url)} \"$id\"; "
+           f"done",)
+    # No such endpoint, or no object-store service yet (the creates above make it with the door's URL).
+    done = f'n=$({mysql(endpoint_query("public", url, same_url=False), "keystone")} 2>/dev/null); [ "${{n:-0}}" = 0 ]'
+    return Command(run, done, after_change=False,
+                   what=f"the public object-store endpoint set to {url} where it has another URL")
 
 
 def keystone_step(ctx: PlanContext) -> Step:
@@ -141,8 +164,11 @@ def keystone_step(ctx: PlanContext) -> Step:
                       assignment_query("swift", "service", "admin")),
         guide_command(ctx, 'service create --name swift --description "OpenStack Object Storage" object-store',
                       "SELECT count(*) FROM service WHERE type = 'object-store'"),
+        # Public: any URL counts as made (an older lab's is set to the door's below, not made twice).
         *(guide_command(ctx, f"endpoint create --region {REGION} object-store {interface} {url}",
-                        endpoint_query(interface, url)) for interface, url in ENDPOINTS),
+                        endpoint_query(interface, None if interface == "public" else url))
+          for interface, url in endpoints(ctx)),
+        public_url_update(ctx),
     )
     return Step("swift-identity", "swift-proxy", (ctx.controller.name,), actions, guide=guide.SWIFT_CONTROLLER)
 

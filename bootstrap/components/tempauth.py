@@ -70,7 +70,7 @@ def unwanted(profile: Profile) -> set[str]:
     """Packages only Keystone and its environment need (and the OpenStack client, which talks to Keystone)."""
     p = profile
     names = {*p.database_packages, *p.messaging_packages, *p.etcd_packages, *p.keystone_packages,
-             *p.client_packages}
+             *p.client_packages, *p.front_door_packages, *p.dashboard_packages}
     wanted = {*p.chrony_packages, *p.memcached_packages, *p.swift_proxy_packages, *p.swift_storage_packages}
     return names - wanted | {n for n in p.swift_proxy_packages if "keystone" in n}
 

@@ -53,7 +53,9 @@ def run_tempest(remote: Remote, profile: str, release: str, secrets: Secrets, ou
     progress(f"installing Tempest on {remote.name} (once; Debian's package or a virtualenv)")
     _must(remote, tempest_host.install_command(host), secrets, "install Tempest", INSTALL_TIMEOUT_SECONDS)
     info = json.loads(_must(remote, tempest_host.proxy_info_command(), secrets, "read the proxy's /info").stdout)
-    conf = tempest_conf.render(profile, secrets["admin_pass"], info)
+    # The system bundle holds the lab's CA (the front door's trust step): a virtualenv's requests
+    # (Ubuntu 18.04's Tempest) reads certifi's own bundle otherwise, and would refuse the door.
+    conf = tempest_conf.render(profile, secrets["admin_pass"], info, ca_file=tempest_conf.SYSTEM_BUNDLE)
     _must(remote, tempest_host.workspace_command(host), secrets, "write tempest.conf", stdin=conf)
     started = clock()
     _start(remote, host, concurrency, secrets)

@@ -23,6 +23,9 @@ from typing import Mapping
 from bootstrap.context import KEYSTONE_URL, REGION
 
 WORKSPACE = "/var/lib/openstack-ec2-lab/tempest"
+# Debian's and Ubuntu's CA bundle, which holds the lab's CA once the front door's trust step ran:
+# the public endpoints Tempest uses are the door's (HTTPS, signed by the lab's CA).
+SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 OPERATOR_ROLE = "myrole"  # the guide's role, one of the proxy's operator_roles
 RESELLER_ADMIN_ROLE = "ResellerAdmin"  # keystoneauth's default reseller_admin_role
 # The container-sync realm and this cluster's name in it (container-sync-realms.conf).

@@ -15,9 +15,10 @@ def _inputs(args, *, lock: bool = False, ssh: bool = False, drift_stops: bool = 
     ctx = context(args, lock=lock)
     inventory = load_inventory(ctx.paths.inventory, progress=warn)
     config_drift(ctx, inventory, args.config, stops=drift_stops)
+    from labcore.front_door_cert import key_masking
     from labcore.secrets import load_secrets
 
-    secrets = load_secrets(ctx.paths.secrets, warn)
+    secrets = key_masking(load_secrets(ctx.paths.secrets, warn))  # the front door's key is file content in the plan
     if ssh:
         from lab.keypair import require_private_key
 
@@ -26,10 +27,10 @@ def _inputs(args, *, lock: bool = False, ssh: bool = False, drift_stops: bool = 
 
 
 def plan(args) -> int:
-    _, inventory, secrets = _inputs(args, drift_stops=False)
+    ctx, inventory, secrets = _inputs(args, drift_stops=False)
     from bootstrap.planner import build_plan
 
-    built = build_plan(inventory, secrets)
+    built = build_plan(inventory, secrets, *_door_tls(ctx, inventory, make=False))
     if args.json:
         print(built.to_json(secrets))
         return 0
@@ -50,7 +51,7 @@ def install(args) -> int:
     from bootstrap.runner import run_plan
     from lab.ssh import fabric_factory
 
-    built = build_plan(inventory, secrets)
+    built = build_plan(inventory, secrets, *_door_tls(ctx, inventory, make=not check))
     if check:
         say(f"checking what `lab install` would change on {len(inventory.nodes)} hosts (nothing is changed)")
         report = run_plan(built, inventory, fabric_factory(inventory), secrets, log_dir=ctx.paths.logs,
@@ -96,15 +97,37 @@ def install(args) -> int:
     return 0
 
 
+def _door_tls(ctx, inventory, *, make: bool):
+    """(the front door's server pair, the lab's CA certificate) for the plan: made or kept by
+    `lab install` before the plan is built (labcore/front_door_cert.py), only read by `lab plan`
+    and `--check`; (None, None) for a TempAuth lab, which has no door."""
+    if inventory.auth == "tempauth":
+        return None, None
+    from lab import expiry
+    from labcore.front_door import front_door
+    from labcore.front_door_cert import DOOR_CERT, for_plan
+
+    door = front_door(inventory)
+    pair, ca, made = for_plan(ctx.paths.root, inventory.lab, door, expiry.now(), make=make)
+    if made:
+        say(f"the front door's certificate made for {', '.join((*door.names, *door.addresses))}: "
+            f"{ctx.paths.root / DOOR_CERT} (signed by the lab's CA; its key, 0600, beside it)")
+    return pair, ca
+
+
 def _write_rc_files(paths, inventory, secrets) -> str:
-    """The credentials files under .lab/<name>/ (0600), as on the controller: the guide's openrc files,
-    or a TempAuth lab's swiftrc files (ST_AUTH, ST_USER, ST_KEY); the line that names them."""
+    """The credentials files under .lab/<name>/ (0600): a Keystone lab's openrc files for this machine
+    (the guide's, through the front door, trusting the lab's CA: lab/laptop_openrc.py), or a TempAuth
+    lab's swiftrc files (ST_AUTH, ST_USER, ST_KEY) as on the controller; the line that names them."""
     if inventory.auth == "tempauth":
         from bootstrap.components.tempauth import swiftrc as text
 
         kind, path = "swiftrc", paths.swiftrc
     else:
-        from bootstrap.components.keystone import openrc as text
+        from lab.laptop_openrc import laptop_openrc
+
+        def text(inventory, secrets, which):
+            return laptop_openrc(inventory, secrets, which, paths.ca_cert)
 
         kind, path = "openrc", paths.openrc
     for which in ("admin", "demo"):

@@ -25,6 +25,13 @@ def warnings(spec: LabSpec) -> list[str]:
         lines.append("warning: expires_after is never: this lab runs, and costs, until `lab down`")
     if spec.ssh.allow_wide:
         lines.append(f"warning: ssh.allow_wide is set: SSH is open to {', '.join(spec.ssh.allow_from)}")
+    if spec.https_allow_from and spec.https_allow_wide:
+        why = ("https.allow_wide is set" if spec.https.allow_from is not None
+               else "ssh.allow_wide is set and https.allow_from is not")
+        lines.append(f"warning: {why}: HTTPS (443, the dashboard and the APIs) is open to "
+                     f"{', '.join(spec.https_allow_from)}")
+    if spec.auth != "keystone" and "https" in spec.model_fields_set:
+        lines.append("warning: https: is set, but a TempAuth lab has no front door: port 443 stays closed")
     return lines
 
 

@@ -16,12 +16,18 @@ def run(args) -> int:
     from lab.discovery import find_lab
 
     found = find_lab(ctx.target.ec2_client(ctx.spec.region), ctx.spec.name) if running else None
+    inventory = _inventory(ctx)
     status = {"lab": ctx.spec.name, "region": ctx.spec.region, "target": ctx.target.name,
-              "endpoint_url": ctx.target.endpoint_url, "running": running, "auth": _auth(ctx)}
+              "endpoint_url": ctx.target.endpoint_url, "running": running,
+              "auth": inventory.auth if inventory else ctx.spec.auth}
     status.update(found.as_dict() if found else {"instances": [], "volumes": [], "security_groups": [],
                                                  "key_pairs": []})
     if found is not None and not found.is_empty():
         status["lifetime"] = lifetime_of(ctx.spec, found)
+        if inventory is not None:
+            from lab.commands.access import access_of
+
+            status["access"] = access_of(ctx.paths, inventory)
     if args.json:
         print(json.dumps(status, indent=2, default=str))
         return 0
@@ -29,17 +35,18 @@ def run(args) -> int:
     return 0
 
 
-def _auth(ctx) -> str:
-    """The auth mode the lab was made with (its inventory), else the config's (a lab not made yet)."""
+def _inventory(ctx):
+    """The lab's inventory (the auth mode it was made with, where its front door is); None when there
+    is none yet or it is damaged: status shows what the cloud has, and `lab up` writes it again."""
     from labcore.inventory import load_inventory
     from labcore.paths import StateFileError
 
     if not ctx.paths.inventory.exists():
-        return ctx.spec.auth
+        return None
     try:
-        return load_inventory(ctx.paths.inventory).auth
-    except StateFileError:  # status shows what the cloud has; `lab up` writes a damaged inventory again
-        return ctx.spec.auth
+        return load_inventory(ctx.paths.inventory)
+    except StateFileError:
+        return None
 
 
 def _print(status: dict) -> None:
@@ -66,6 +73,14 @@ def _print(status: dict) -> None:
         where = "" if status["target"] == "aws" else " if it ran on AWS: the twin costs nothing"
         say(f"{ran}{where}; {life['expires']}")
     if status["auth"] == "tempauth":
-        say("Swift only (auth: tempauth): no Keystone, MariaDB, RabbitMQ or etcd; credentials in the swiftrc files")
+        say("Swift only (auth: tempauth): no Keystone, MariaDB, RabbitMQ or etcd, no dashboard or HTTPS front door "
+            "(443 stays closed); credentials in the swiftrc files")
+    access = status.get("access")
+    if access:
+        say(f"dashboard: {access['dashboard']} (trust the lab's CA {access['ca_cert']})")
+        for login in access["logins"]:
+            say(f"  log in as {login['as']}: domain {login['domain']}, user {login['user']}, password: "
+                f"{login['password_in']}")
+        say('  from this shell: eval "$(lab openrc demo)" (or admin), then openstack / swift')
     say(f"security groups: {', '.join(g['group_id'] for g in status['security_groups']) or 'none'}; "
         f"key pairs: {', '.join(k['key_name'] for k in status['key_pairs']) or 'none'}")

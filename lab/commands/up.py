@@ -30,6 +30,8 @@ def run(args) -> int:
     # Before anything is launched, so a lab with instances always had its secrets first.
     ensure_secrets(ctx.paths.ensure(say), say, hosts_exist=lambda: bool(
         find_lab(ctx.target.ec2_client(ctx.spec.region), ctx.spec.name).instances))
+    if ctx.spec.auth == "keystone":  # a TempAuth lab has no front door, so nothing to sign
+        ensure_lab_ca(ctx)
     report = provision.up(ctx.spec, ctx.target, ctx.paths, progress=say)
     if report.created:
         say(f"created {len(report.created)} resources: " + ", ".join(report.created))
@@ -47,6 +49,21 @@ def run(args) -> int:
         return 0
     say(f"lab {ctx.spec.name} is up. Next: make lab-install   (ssh -F {ctx.paths.ssh_config} {ctx.spec.controller})")
     return 0
+
+
+def ensure_lab_ca(ctx: Context) -> None:
+    """The lab's own CA (labcore/lab_ca.py) in .lab/<name>/, made once, with the lab: it signs the
+    front door's certificate, and its certificate is what the user's clients and browser trust.
+    Its key never leaves this folder; one that others could read is put back to 0600."""
+    from labcore import lab_ca
+    from labcore.paths import tighten
+
+    made = not (ctx.paths.ca_key.exists() and ctx.paths.ca_cert.exists())
+    lab_ca.ensure_ca(ctx.paths.root, ctx.spec.name, expiry.now())
+    tighten(ctx.paths.ca_key, say)
+    if made:
+        say(f"the lab's CA made: {ctx.paths.ca_cert} (trust it to reach the cloud over HTTPS; its key "
+            f"{ctx.paths.ca_key.name}, 0600, never leaves this folder)")
 
 
 def dry_run(ctx: Context) -> int:
