@@ -34,11 +34,12 @@ import threading
 import time
 
 try:
-    from http.client import HTTPConnection, HTTPException
+    from http.client import HTTPConnection, HTTPException, HTTPSConnection
     from urllib.parse import urlsplit
 except ImportError:  # python 2.7
-    from httplib import HTTPConnection, HTTPException
+    from httplib import HTTPConnection, HTTPException, HTTPSConnection
     from urlparse import urlsplit
+import ssl
 
 import cloud_ready
 
@@ -60,13 +61,13 @@ class Connections(object):
 
     def request(self, method, url, body=None, headers=None):
         parts = urlsplit(url)
-        key = (parts.hostname, parts.port or 80)
+        key = (parts.scheme, parts.hostname, parts.port)
         conn = self.open.get(key)
         if conn is not None and _closed_by_server(conn):
             conn.close()
             conn = None
         if conn is None:
-            conn = self.open[key] = HTTPConnection(parts.hostname, parts.port or 80, timeout=TIMEOUT)
+            conn = self.open[key] = _connection(parts)
         path = cloud_ready.native(parts.path + ("?" + parts.query if parts.query else ""))
         headers = dict((cloud_ready.native(k), cloud_ready.native(v)) for k, v in (headers or {}).items())
         try:
@@ -86,6 +87,15 @@ class Connections(object):
         for conn in self.open.values():
             conn.close()
         self.open = {}
+
+
+def _connection(parts):
+    """HTTP, or HTTPS checked against the system's CAs (the catalog's public endpoints are the
+    front door's https URLs; the controller trusts the lab's CA)."""
+    if parts.scheme == "https":
+        return HTTPSConnection(parts.hostname, parts.port or 443, timeout=TIMEOUT,
+                               context=ssl.create_default_context())
+    return HTTPConnection(parts.hostname, parts.port or 80, timeout=TIMEOUT)
 
 
 def _closed_by_server(conn):
