@@ -59,7 +59,7 @@ def front_door(inventory: Inventory) -> FrontDoor:
     used. On the twin the machine reaches the controller at its container's address.
     """
     node = inventory.controller
-    public_dns = getattr(node, "public_dns", None)
+    public_dns = node.public_dns
     if inventory.target == "sim" or not (public_dns or node.public_ip):
         return FrontDoor(node.ssh_host, (), (node.ssh_host,))
     names = (public_dns,) if public_dns else ()

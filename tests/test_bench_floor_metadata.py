@@ -8,10 +8,10 @@ that wait (153 s for the TempAuth lab's packages, whose whole install took 85 s)
 from __future__ import annotations
 
 import http.client
-import socket
 
 import pytest
 from bench_modules import load
+from hostprog_http import closed_port
 
 from twin.imds_server import MetadataService
 from twin.model import InstanceBody
@@ -20,12 +20,6 @@ from twin.model import InstanceBody
 @pytest.fixture
 def floor(monkeypatch):
     return load("sim_install_floor", monkeypatch)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(port: int, path: str) -> tuple[int, str]:
@@ -40,7 +34,7 @@ def _get(port: int, path: str) -> tuple[int, str]:
 
 def test_a_floor_body_reads_its_own_instance_id_and_has_no_user_data(floor):
     body = InstanceBody("i-0f100rbench0009", "floor", "floor", "127.0.0.1", floor.SUBNET, "debian", "")
-    service = MetadataService(floor._floor_metadata([body]), port=_free_port())
+    service = MetadataService(floor._floor_metadata([body]), port=closed_port())
     service.serve_on({"127.0.0.1"})
     try:
         port = service.port
