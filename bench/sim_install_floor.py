@@ -42,6 +42,7 @@ from twin import container, netns  # noqa: E402
 from twin.bodies import HostBodies  # noqa: E402
 from twin.client import check_host  # noqa: E402
 from twin.hostcmd import sh  # noqa: E402
+from twin.dhcp import DhcpServer, Lease  # noqa: E402
 from twin.imds import InstanceMeta  # noqa: E402
 from twin.imds_server import MetadataService  # noqa: E402
 from twin.model import InstanceBody  # noqa: E402
@@ -74,12 +75,18 @@ def run_in(init_pid: int, script: str) -> float:
     return time.monotonic() - started
 
 
+def floor_mac(index: int) -> str:
+    """A floor body's MAC (locally administered, as EC2's are), which its eth0 carries and DHCP leases by."""
+    return f"02:f1:00:00:00:{index:02x}"
+
+
 def _init_of(state: Path, body: InstanceBody) -> int:
     return container.wait_for_init(int((state / "bodies" / body.instance_id / "nspawn.pid").read_text()))
 
 
 def _floor_metadata(bodies: list[InstanceBody]):
-    """The metadata a floor body's cloud-init asks for, by address (no key pair, no user data).
+    """The metadata a floor body's cloud-init asks for, by address (no key pair, no user data);
+    the twin's DHCP server leases each its address first, as in a lab.
 
     Without an answer cloud-init's Ec2 datasource waits up to two minutes for one, and every
     unit ordered after network-online.target (swift-proxy's, started by its package) waits
@@ -88,7 +95,7 @@ def _floor_metadata(bodies: list[InstanceBody]):
     known = {b.private_ip: InstanceMeta(
         instance_id=b.instance_id, image_id="ami-0f100rbench", instance_type=b.instance_type or "t3.large",
         private_ip=b.private_ip, private_dns=f"ip-{b.private_ip.replace('.', '-')}.internal",
-        availability_zone="ap-northeast-2a", region="ap-northeast-2", mac="02:00:00:00:00:01",
+        availability_zone="ap-northeast-2a", region="ap-northeast-2", mac=b.mac,
         tokens_required=False) for b in bodies}
     return known.get
 
@@ -116,9 +123,10 @@ def _in_fresh_containers(bodies: list[InstanceBody], work) -> tuple[list, float]
     metadata = MetadataService(_floor_metadata(bodies))
     with tempfile.TemporaryDirectory(prefix="lab-floor-") as tmp:
         state = Path(tmp)
-        layer = HostBodies(state)
+        layer, dhcp = HostBodies(state), DhcpServer(netns.BRIDGE, state)
         try:
             metadata.serve_on({netns.gateway(SUBNET).split("/")[0]})
+            dhcp.serve([Lease(body.mac, body.private_ip, SUBNET) for body in bodies])
             layer.ensure_network(SUBNET)
             for body in bodies:
                 layer.start(body)
@@ -130,6 +138,7 @@ def _in_fresh_containers(bodies: list[InstanceBody], work) -> tuple[list, float]
             return results, time.monotonic() - started
         finally:
             metadata.stop()
+            dhcp.stop()
             for line in layer.teardown_all():
                 print(f"  cleaned: {line}", file=sys.stderr)
 
@@ -139,7 +148,7 @@ def measure_floor(roles: list[str], defer_starts: bool = False, auth: str = "key
 
     Needs root and no lab running on the twin (it borrows the twin's bridge and removes it).
     """
-    body = InstanceBody(INSTANCE, "floor", "floor", "172.31.15.250", SUBNET, "debian", "")
+    body = InstanceBody(INSTANCE, "floor", "floor", "172.31.15.250", SUBNET, "debian", "", mac=floor_mac(0))
     [(update, install)], _ = _in_fresh_containers(
         [body], lambda state, b: _install(state, b, roles, defer_starts, auth))
     return len(packages(roles, auth)), update, install
@@ -148,8 +157,8 @@ def measure_floor(roles: list[str], defer_starts: bool = False, auth: str = "key
 def measure_lab_floor(defer_starts: bool = False, hosts=LAB_HOSTS, auth: str = "keystone") -> float:
     """Wall seconds until every host of the lab (default: the default lab's) has its own packages,
     all installing at once."""
-    bodies = [InstanceBody(iid, "floor", f"{role}{i}", ip, SUBNET, "debian", "", instance_type=itype)
-              for i, (iid, role, itype, ip) in enumerate(hosts)]
+    bodies = [InstanceBody(iid, "floor", f"{role}{i}", ip, SUBNET, "debian", "", instance_type=itype,
+                           mac=floor_mac(i)) for i, (iid, role, itype, ip) in enumerate(hosts)]
     roles = {body.instance_id: role for body, (_, role, _, _) in zip(bodies, hosts)}
     _, seconds = _in_fresh_containers(
         bodies, lambda state, body: _install(state, body, [roles[body.instance_id]], defer_starts, auth))

@@ -55,11 +55,21 @@ def read_command(path: str) -> str:
 
 
 # ------------------------------------------------------------------ packages
+APT_CONFIGURE_AGAIN = "a package's configuration failed: dpkg --configure -a, then the install once more"
+
+
 def apt_install(packages: tuple[str, ...] | list[str], lock: AptLock | None = None) -> str:
     """Non-interactive install that keeps existing config files (the guide's answers to dpkg),
-    waiting for dpkg's lock as the profile says (lock)."""
-    return guarded(lock, "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
+    waiting for dpkg's lock as the profile says (lock).
+
+    A failed install gets two more tries at what dpkg left unconfigured: openstack-dashboard's
+    postinst runs Horizon's `manage.py compress`, whose SCSS parser (pyScss) now and then fails
+    on a template it parses the next time (twice in one bench run on the twin). A package
+    that fails three times in a row fails the step, with all three outputs in its log."""
+    once = guarded(lock, "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "
                          "-o Dpkg::Options::=--force-confold " + join(packages))
+    again = "DEBIAN_FRONTEND=noninteractive dpkg --force-confold --configure -a"
+    return f"{{ {once} || {{ echo {shlex.quote(APT_CONFIGURE_AGAIN)} >&2; {again}; {once}; }}; }}"
 
 
 def debconf_command(selections: tuple[str, ...]) -> str:

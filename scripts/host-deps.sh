@@ -4,7 +4,7 @@
 # --for-tests: called by `make test`; outside CI a non-root user only gets a notice
 # (the end-to-end test then skips and says why), in CI it must work.
 set -euo pipefail
-need=(systemd-container debootstrap nftables xfsprogs iproute2 util-linux openssh-client)
+need=(systemd-container debootstrap nftables xfsprogs iproute2 util-linux openssh-client dnsmasq-base)
 # Only for the tests: the report page's browser test renders report.html in Debian's chromium
 # (headless), with a font for its screenshot.
 browser=(chromium fonts-dejavu-core)

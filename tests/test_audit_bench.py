@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
+from bench_modules import load
 
 from lab import instances, teardown, volumes
-
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "provision_bench.py"
 
 
 @pytest.fixture
 def bench(monkeypatch):
-    spec = importlib.util.spec_from_file_location("provision_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "provision_bench", module)  # its dataclasses look themselves up there
-    spec.loader.exec_module(module)
-    return module
+    return load("provision_bench", monkeypatch)
 
 
 def test_benchmark_sets_every_poll_delay_of_up_and_down_to_one_second(bench, monkeypatch):

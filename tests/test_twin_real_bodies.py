@@ -1,5 +1,6 @@
 """The twin's bodies on the real kernel behave like fresh EC2 hosts: the real cloud-init reads
-the twin's metadata service (the login user, the hostname, the user data), their console
+the twin's metadata service after a lease from its DHCP server (the login user, the
+hostname, the user data), their console
 shows the keys sshd presents as cloud-init printed them, apt's daily job holds the dpkg
 locks after the first boot, a reboot (RebootInstances or `systemctl reboot`) keeps disk,
 volumes, address and fstab mounts and runs no per-instance module again, and a body that
@@ -237,6 +238,13 @@ def test_cloud_init_makes_the_user_and_runs_the_user_data_once_per_instance(twin
     assert "sudo" in _inside(twin, iid, "id -nG admin").stdout.split()
     assert _inside(twin, iid, "hostname").stdout.strip().startswith("ip-")  # local-hostname from the metadata
     assert _inside(twin, iid, "cloud-init query cloud_name").stdout.strip() == "aws"  # IMDSv2, as on EC2
+    # As on EC2, the local stage's first question is DHCP, on eth0, which carries the ENI's MAC:
+    # the twin's DHCP server (dnsmasq) leases it the instance's private address at once.
+    instance = twin.ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    assert _inside(twin, iid, "cat /sys/class/net/eth0/address").stdout.strip() == \
+        instance["NetworkInterfaces"][0]["MacAddress"]
+    log_text = _inside(twin, iid, "cat /var/log/cloud-init.log").stdout
+    assert f"Received dhcp lease on eth0 for {instance['PrivateIpAddress']}/" in log_text, log_text[-2000:]
 
     # A reboot: cloud-init runs again, bootcmd (every boot) too, per-instance modules do not;
     # manage_etc_hosts writes /etc/hosts again, so a block added by hand is gone.
@@ -381,5 +389,6 @@ def test_nothing_of_the_twin_is_left_once_its_labs_are_gone(twin):
 
     netns, loops, tables = run("ip", "netns", "list"), run("losetup", "-a"), run("nft", "list", "tables")
     nspawn = run("pgrep", "-af", f"systemd-nspawn.*{twin.folder}")
-    assert ("lab-" not in netns, str(twin.folder) not in loops, "lab_sim" not in tables, nspawn) == (
-        True, True, True, ""), (netns, loops, tables, nspawn)
+    dnsmasq = run("pgrep", "-af", f"dnsmasq.*{twin.folder}")
+    assert ("lab-" not in netns, str(twin.folder) not in loops, "lab_sim" not in tables, nspawn, dnsmasq) == (
+        True, True, True, "", ""), (netns, loops, tables, nspawn, dnsmasq)

@@ -29,7 +29,7 @@ import signal
 import threading
 from pathlib import Path
 
-from twin import boot_units, console, container, image, loopdev, netns, plug
+from twin import boot_units, console, container, dhcp, image, loopdev, netns, plug
 from twin.cpu import CpuCgroups
 from twin.errors import TwinStateError
 from twin.firewall import FAMILY, TABLE, apply_text, render_ruleset
@@ -110,7 +110,7 @@ class HostBodies:
         if fresh:  # the machine's part; cloud-init does the rest at boot, from the metadata service
             image.customize(root, apt_daily=boot_units.apt_daily_seconds())
         image.write_hypervisor(folder / "hypervisor", body.instance_id)
-        netns.ensure_instance_net(body.instance_id, body.private_ip, body.subnet_cidr)
+        netns.ensure_instance_net(body.instance_id, body.private_ip, body.subnet_cidr, body.mac)
         init = self._running_init(body, root)
         plugged = {volume: plug.plug(init, volume, self._volume_file(volume.volume_id)) for volume in body.volumes}
         for mount in plug.mount_from_fstab(init, root, plugged):
@@ -255,4 +255,5 @@ class HostBodies:
             if folder.exists():
                 shutil.rmtree(folder)
                 gone.append(f"removed {folder}")
+        gone += dhcp.stop_leftover(self.state)
         return gone + self.cpu.remove_all() + netns.remove_all_nets() + container.forget_all()

@@ -5,10 +5,12 @@ Installed into a new body's disk (twin/image.py) from the real files in twin/gue
 - /etc/cloud/cloud.cfg.d/01_debian_cloud.cfg: what Debian's EC2 images set (the admin
   user, manage_etc_hosts: true), and 90_twin_ec2.cfg: the Ec2 datasource forced, only
   169.254.169.254 asked, cloud-init's network configuration off (the twin sets the
-  address). /etc/dhcp/dhclient.conf gives up after a second: the twin's bridge has no
-  DHCP server, and cloud-init's Ec2Local datasource asks for a lease before anything else
-  (dhclient's 60 s default held every boot that long). cloud-init itself then does at boot
-  what it does on EC2: the login user with
+  address). cloud-init's Ec2Local datasource asks for a DHCP lease before anything else,
+  as on EC2, and the twin's DHCP server answers it in milliseconds (twin/dhcp.py);
+  /etc/dhcp/dhclient.conf gives up after 5 s instead of dhclient's 60, which would hold
+  every boot that long on a machine where that server could not start (another DHCP
+  server holding port 67 for all of the machine's interfaces; the daemon's log says so).
+  cloud-init itself then does at boot what it does on EC2: the login user with
   the key pair's key, the hostname, new host keys printed to the console, /etc/hosts
   from its template at every boot, and the user data.
 - twin-apt-daily.service, only when LAB_SIM_APT_DAILY_SECONDS is more than 0 in the
@@ -35,7 +37,8 @@ WANTS = UNITS / "multi-user.target.wants"
 CLOUD_CFG_D = Path("etc/cloud/cloud.cfg.d")
 CLOUD_FILES = ("01_debian_cloud.cfg", "90_twin_ec2.cfg")
 DHCLIENT_CONF = Path("etc/dhcp/dhclient.conf")
-DHCLIENT_TIMEOUT = "\n# openstack-ec2-lab twin: no DHCP server on the twin's bridge; give up at once\ntimeout 1;\n"
+DHCLIENT_TIMEOUT = ("\n# openstack-ec2-lab twin: the twin's DHCP server answers at once; without it, give up soon\n"
+                    "timeout 5;\n")
 APT_DAILY_UNIT = "twin-apt-daily.service"
 APT_DAILY_ENV = "LAB_SIM_APT_DAILY_SECONDS"
 APT_DAILY_MAX_SECONDS = 3600

@@ -36,7 +36,7 @@ from twin.state import StateFiles
 # What the twin runs on this machine, and the Debian packages they come from (scripts/host-deps.sh).
 HOST_TOOLS = {"systemd-nspawn": "systemd-container", "debootstrap": "debootstrap", "nft": "nftables",
               "mkfs.xfs": "xfsprogs", "ip": "iproute2", "losetup": "util-linux", "nsenter": "util-linux",
-              "ssh-keygen": "openssh-client"}
+              "ssh-keygen": "openssh-client", "dnsmasq": "dnsmasq-base"}
 Progress = Callable[[str], None]
 
 

@@ -15,8 +15,9 @@ and the body layer pokes the loop when a container ends by itself (twin/watch.py
 reboot or a poweroff is acted on within a second.
 
 With real bodies (--bodies host) it also serves the instance metadata service
-(twin/imds_server.py) on the gateway of every subnet with running bodies, from before the
-pass that boots them, so cloud-init in a body finds it on its first try.
+(twin/imds_server.py) on the gateway of every subnet with running bodies, and DHCP on the
+bridge (twin/dhcp.py, dnsmasq), both from before the pass that boots them, so cloud-init in
+a body gets its lease and finds the metadata on its first try.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pathlib import Path
 
 from twin import netns, server, shutdown
 from twin.desired import Observed, observe
+from twin.dhcp import DhcpServer, Lease
 from twin.errors import TwinStateError
 from twin.imds_server import MetadataService, moto_lookup, remembered
 from twin.layers import BODY_LAYERS, open_body_layer
@@ -52,6 +54,7 @@ class Daemon:
                  poked: threading.Event | None = None, metadata: bool = False):
         self.files, self.layer, self.endpoint = files, layer, endpoint
         self.metadata = MetadataService(remembered(moto_lookup(self._region_clients))) if metadata else None
+        self.dhcp = DhcpServer(netns.BRIDGE, files.root) if metadata else None
         self.idle_grace = idle_grace
         self.reconciler = Reconciler(layer, on_shutdown=self.instance_shut_down)
         self.stopping = threading.Event()
@@ -109,6 +112,8 @@ class Daemon:
             return False
         if self.metadata is not None:
             self.metadata.serve_on({netns.gateway(b.subnet_cidr).split("/")[0] for b in observed.bodies if b.running})
+        if self.dhcp is not None:
+            self.dhcp.serve([Lease(b.mac, b.private_ip, b.subnet_cidr) for b in observed.bodies if b.running and b.mac])
         try:
             report = self.reconciler.reconcile(observed)
         except TwinStateError as exc:  # a damaged body.json: change nothing until `lab down` cleans up
@@ -175,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if daemon.metadata is not None:
             daemon.metadata.stop()
+        if daemon.dhcp is not None:
+            daemon.dhcp.stop()
         _shut_down(files, layer, moto)
     return 0
 

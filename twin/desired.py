@@ -53,6 +53,14 @@ def _state(instance: dict) -> str:
     return instance.get("State", {}).get("Name", "")
 
 
+def _primary_mac(instance: dict) -> str:
+    """The MAC of the instance's primary interface (device index 0), or "" when the API shows none."""
+    for interface in instance.get("NetworkInterfaces") or []:
+        if (interface.get("Attachment") or {}).get("DeviceIndex", 0) == 0:
+            return interface.get("MacAddress", "")
+    return ""
+
+
 def _volumes_of(instance: dict, describe_volumes: dict) -> tuple[VolumeBody, ...]:
     root = instance.get("RootDeviceName")
     attached = []
@@ -134,7 +142,7 @@ def desired_bodies(describe_instances: dict, describe_volumes: dict, describe_se
             volumes=_volumes_of(instance, describe_volumes),
             ingress=_ingress_of(instance, groups, members),
             instance_type=instance.get("InstanceType", ""), region=region,
-            running=_state(instance) in RUNNING_STATES))
+            running=_state(instance) in RUNNING_STATES, mac=_primary_mac(instance)))
     return sorted(bodies, key=lambda b: b.instance_id)
 
 

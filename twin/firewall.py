@@ -35,13 +35,17 @@ def chain_name(instance_id: str) -> str:
     return "in_" + instance_id.replace("-", "_")
 
 
+DHCP_ANSWER = "        udp sport 67 udp dport 68 accept"
+
+
 def render_ruleset(bodies: list[InstanceBody]) -> str:
     dispatch = [f"        ip daddr {b.private_ip} jump {chain_name(b.instance_id)}" for b in bodies]
-    head = ["        ct state established,related accept", *dispatch]
     lines = [f"table {FAMILY} {TABLE} {{"]
     for hook in ("forward", "output"):
-        lines += [f"    chain {hook}_hook {{", f"        type filter hook {hook} priority 0; policy accept;", *head,
-                  "    }"]
+        # As in a VPC, security groups do not filter the DHCP server's answers (twin/dhcp.py).
+        dhcp = [DHCP_ANSWER] if hook == "output" else []
+        lines += [f"    chain {hook}_hook {{", f"        type filter hook {hook} priority 0; policy accept;",
+                  "        ct state established,related accept", *dhcp, *dispatch, "    }"]
     for body in bodies:
         rules = [f"        {_match(r)}" for r in body.ingress if r.sources]
         lines += [f"    chain {chain_name(body.instance_id)} {{", *rules, "        drop", "    }"]

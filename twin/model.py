@@ -52,6 +52,9 @@ class InstanceBody:
     region: str = ""  # where the instance lives in the API (a body that powers off tells it there)
     # False for a stopped instance: its body keeps its disk and volumes, but no container runs.
     running: bool = True
+    # The primary ENI's MAC: the body's eth0 carries it and the twin's DHCP server leases
+    # private_ip to it. Empty in bodies saved before it was recorded.
+    mac: str = ""
 
 
 _BODY = TypeAdapter(InstanceBody)

@@ -54,12 +54,15 @@ def ensure_bridge(subnet_cidr: str) -> None:
     sh("nft", "-f", "-", input=rules)
 
 
-def ensure_instance_net(instance_id: str, private_ip: str, subnet_cidr: str) -> None:
+def ensure_instance_net(instance_id: str, private_ip: str, subnet_cidr: str, mac: str = "") -> None:
+    """The body's eth0 carries its ENI's MAC (mac; a random one when the API gave none), as
+    an instance's primary interface does: the twin's DHCP server answers by it (twin/dhcp.py)."""
     ns, veth = netns_name(instance_id), veth_name(instance_id)
     if not Path(f"/run/netns/{ns}").exists():
         sh("ip", "netns", "add", ns)
     if not link_exists(veth):
-        sh("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
+        sh("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", *(("address", mac) if mac else ()),
+           "netns", ns)
     sh("ip", "link", "set", veth, "master", BRIDGE, "up")
     prefix = ipaddress.IPv4Network(subnet_cidr).prefixlen
     inside = sh("ip", "-n", ns, "-4", "addr", "show", "eth0").stdout

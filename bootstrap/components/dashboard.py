@@ -223,7 +223,10 @@ def _compress(ctx: PlanContext) -> Command:
     # Up to three tries: pyScss, under compress, now and then fails to parse a template's
     # inline SCSS ("Found 'inline-blo' but expected ...", serial_console.html; once in CI's
     # e2e run, never in the same file the next time). A third failure is the step's.
-    return Command((f"( n=1; until {MANAGE} compress --force >/dev/null; do [ $n -lt {COMPRESS_TRIES} ] || exit 1; "
+    # At a lower priority (nice): its ~15 s of CPU run beside Keystone's chapter, which the
+    # rest of the install waits for, on a controller of two cores.
+    return Command((f"( n=1; until nice -n 10 {MANAGE} compress --force >/dev/null; do "
+                    f"[ $n -lt {COMPRESS_TRIES} ] || exit 1; "
                     f"n=$((n+1)); done )",
                     f"for p in {where.secret_key} {STATIC}; do "
                     f"[ ! -e \"$p\" ] || chown -R {where.wsgi_user} \"$p\"; done",
