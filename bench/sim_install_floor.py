@@ -41,8 +41,8 @@ from bootstrap.profiles import DEBIAN_12  # noqa: E402
 from twin import container, netns  # noqa: E402
 from twin.bodies import HostBodies  # noqa: E402
 from twin.client import check_host  # noqa: E402
-from twin.hostcmd import sh  # noqa: E402
 from twin.dhcp import DhcpServer, Lease  # noqa: E402
+from twin.hostcmd import sh  # noqa: E402
 from twin.imds import InstanceMeta  # noqa: E402
 from twin.imds_server import MetadataService  # noqa: E402
 from twin.model import InstanceBody  # noqa: E402

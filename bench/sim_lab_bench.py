@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -98,23 +99,39 @@ def lab_round(config: Path, boot_only: bool = False) -> dict[str, float]:
         home = Path(tmp) / ".lab"
         try:
             for label, args in steps:
-                seconds, out, lines = _lab(home, config, *args)
-                times[label] = seconds
-                console.print(f"  {label}: {seconds:.1f} s")
-                if label == "lab up":
-                    boot = boot_to_ssh(lines)
-                    if boot is None:
-                        raise LabFailed(f"lab up did not say when it launched and when SSH answered:\n{out}")
-                    times["boot to SSH"] = boot
-                    console.print(f"  boot to SSH: {boot:.1f} s")
-                if label == "lab verify" and not re.search(r"\b\d+ passed, 0 failed", out):
-                    raise LabFailed(f"lab verify did not pass:\n{out}")
-                if label == "lab install again" and not re.search(r"\b0 changed\b", out):
-                    raise LabFailed(f"the second lab install changed something:\n{out}")
+                _timed(home, config, label, args, times)
+        except LabFailed as exc:
+            raise LabFailed(f"{exc}\n(the round's logs are kept in {keep_logs(home)})") from exc
         finally:
             if "lab down" not in times:
                 _lab(home, config, "down")
     return times
+
+
+def _timed(home: Path, config: Path, label: str, args: tuple[str, ...], times: dict[str, float]) -> None:
+    """One lab command of a round, its time in times; LabFailed when it did not do its job."""
+    seconds, out, lines = _lab(home, config, *args)
+    times[label] = seconds
+    console.print(f"  {label}: {seconds:.1f} s")
+    if label == "lab up":
+        boot = boot_to_ssh(lines)
+        if boot is None:
+            raise LabFailed(f"lab up did not say when it launched and when SSH answered:\n{out}")
+        times["boot to SSH"] = boot
+        console.print(f"  boot to SSH: {boot:.1f} s")
+    if label == "lab verify" and not re.search(r"\b\d+ passed, 0 failed", out):
+        raise LabFailed(f"lab verify did not pass:\n{out}")
+    if label == "lab install again" and not re.search(r"\b0 changed\b", out):
+        raise LabFailed(f"the second lab install changed something:\n{out}")
+
+
+def keep_logs(home: Path) -> Path:
+    """A failed round's logs, copied out of its temporary LAB_HOME before it goes (the logs
+    only: no key, no secret), so that a failure seen once in a long bench can be read."""
+    kept = Path(tempfile.mkdtemp(prefix="lab-bench-failed-"))
+    for logs in home.glob("*/logs"):
+        shutil.copytree(logs, kept / logs.parent.name, dirs_exist_ok=True)
+    return kept
 
 
 def main() -> int:

@@ -84,13 +84,15 @@ class Packages:
     debconf: answers given first (Debian's OpenStack packages ask questions). defer_starts:
     while apt runs, policy-rc.d keeps packages from starting their services; each
     service's own step starts it, configured. lock: how apt waits for dpkg's lock (the
-    profile's; bootstrap/apt_lock.py).
+    profile's; bootstrap/apt_lock.py). nice: the install's priority (nice(1)'s adjustment), for
+    an install off the critical path whose postinst is long work (Horizon's compress).
     """
 
     names: tuple[str, ...]
     debconf: tuple[str, ...] = ()
     defer_starts: bool = True
     lock: AptLock | None = None
+    nice: int = 0
 
     def says(self) -> str:
         first = f" (after {len(self.debconf)} debconf answers)" if self.debconf else ""

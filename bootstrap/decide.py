@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import shlex
 from dataclasses import dataclass
 from typing import Callable
 
@@ -166,7 +167,8 @@ def _packages(action: Packages, answers: dict, ctx: Context) -> Change | None:
         if action.debconf:
             sends.append(Run(debconf_command(action.debconf)))
         install = apt_install(missing, action.lock)
-        sends.append(Run(starts_deferred(install) if action.defer_starts else install))
+        install = starts_deferred(install) if action.defer_starts else install
+        sends.append(Run(f"nice -n {action.nice} sh -c {shlex.quote(install)}" if action.nice else install))
         says = f"install packages {' '.join(missing)}"
     else:
         sends.append(Run(f"if grep -qs '{POLICY_MARK}' {POLICY_RC_D}; then rm -f {POLICY_RC_D}; fi"))

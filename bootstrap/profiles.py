@@ -49,6 +49,11 @@ class Profile:
     # under mod_wsgi, behind that door): a Keystone lab's only, so a TempAuth lab leaves them out.
     front_door_packages: tuple[str, ...]
     dashboard_packages: tuple[str, ...]
+    # Of dashboard_packages, the ones the dashboard's own step installs once the lab's settings and
+    # upstream's fixes are in place (the rest, Horizon's code among them, come with the service
+    # packages): openstack-dashboard's postinst compresses Horizon's CSS and JS, which then happens
+    # once, for the lab's URLs and with the fixed files, off Keystone's critical path.
+    dashboard_late_packages: tuple[str, ...]
     # debconf answers given before installing (Debian's OpenStack packages ask questions).
     debconf_selections: tuple[str, ...]
     # Services.
@@ -91,19 +96,20 @@ class Profile:
     def service_packages(self, role: str) -> tuple[str, ...]:
         """The OpenStack client (the guide puts it on every node) and the services' own
         packages (Keystone and the Swift proxy, or the Swift storage servers), less what
-        environment_packages already installs."""
+        environment_packages already installs and what the dashboard's step installs."""
         groups = [self.client_packages]
         if role == "controller":
             groups += [self.keystone_packages, self.swift_proxy_packages, self.front_door_packages,
                        self.dashboard_packages]
         elif role == "object":
             groups += [self.swift_storage_packages]
-        environment = set(self.environment_packages(role))
-        return tuple(p for p in _union(groups) if p not in environment)
+        later = set(self.environment_packages(role)) | set(self.dashboard_late_packages)
+        return tuple(p for p in _union(groups) if p not in later)
 
     def packages_for(self, role: str) -> tuple[str, ...]:
         """Every package a node of this role needs, without duplicates."""
-        return self.environment_packages(role) + self.service_packages(role)
+        late = self.dashboard_late_packages if role == "controller" else ()
+        return self.environment_packages(role) + self.service_packages(role) + late
 
 
 def _union(groups: list[tuple[str, ...]]) -> tuple[str, ...]:
@@ -136,6 +142,7 @@ UBUNTU_1804_ROCKY = Profile(
     swift_storage_packages=("xfsprogs", "rsync", "swift", "swift-account", "swift-container", "swift-object"),
     front_door_packages=("apache2",),  # mod_ssl and mod_proxy are part of Ubuntu's apache2
     dashboard_packages=("openstack-dashboard",),  # the guide's Horizon chapter; it brings libapache2-mod-wsgi
+    dashboard_late_packages=("openstack-dashboard",),
     debconf_selections=(),
     database_service="mariadb",  # mariadb-server-10.1's unit; mysql.service is its alias
     database_accounts="mysql.user",
@@ -176,7 +183,10 @@ DEBIAN_12 = Profile(
     swift_storage_packages=("xfsprogs", "rsync", "swift", "swift-account", "swift-container", "swift-object"),
     front_door_packages=("apache2",),
     # Horizon 23 (Zed) and Python 3's mod_wsgi; not openstack-dashboard-apache (port 80, /horizon).
-    dashboard_packages=("openstack-dashboard", "libapache2-mod-wsgi-py3"),
+    # Horizon's code (python3-django-horizon) is named: upstream's fix to one of its JavaScript
+    # files goes in before openstack-dashboard's postinst bundles it.
+    dashboard_packages=("python3-django-horizon", "libapache2-mod-wsgi-py3", "openstack-dashboard"),
+    dashboard_late_packages=("openstack-dashboard",),
     debconf_selections=_DEBIAN_DEBCONF,
     database_service="mariadb",
     database_accounts="mysql.global_priv",

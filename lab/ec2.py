@@ -72,7 +72,8 @@ IAM_ACTIONS = (
     "ec2:CreateVolume", "ec2:DeleteKeyPair", "ec2:DeleteSecurityGroup", "ec2:DeleteTags", "ec2:DeleteVolume",
     "ec2:DescribeImages", "ec2:DescribeInstanceTypeOfferings", "ec2:DescribeInstanceTypes",
     "ec2:DescribeInstances", "ec2:DescribeKeyPairs", "ec2:DescribeRouteTables", "ec2:DescribeSecurityGroups",
-    "ec2:DescribeSubnets", "ec2:DescribeVolumes", "ec2:DescribeVpcs", "ec2:DetachVolume", "ec2:GetConsoleOutput",
+    "ec2:DescribeSubnets", "ec2:DescribeVolumes", "ec2:DescribeVpcAttribute", "ec2:DescribeVpcs",
+    "ec2:DetachVolume", "ec2:GetConsoleOutput",
     "ec2:ImportKeyPair", "ec2:ModifyInstanceAttribute", "ec2:RebootInstances", "ec2:RevokeSecurityGroupIngress",
     "ec2:RunInstances", "ec2:StopInstances", "ec2:TerminateInstances",
 )

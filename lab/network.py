@@ -91,6 +91,28 @@ def require_internet_route(ec2, spec: LabSpec, subnet: Subnet) -> None:
                        f"set `subnet:` to a public subnet, or leave it out for the default VPC")
 
 
+VPC_DNS = (("enableDnsSupport", "EnableDnsSupport", "--enable-dns-support"),
+           ("enableDnsHostnames", "EnableDnsHostnames", "--enable-dns-hostnames"))
+
+
+def require_vpc_dns(ec2, subnet: Subnet) -> None:
+    """A lab with a front door needs the controller's public DNS name: its certificate and the
+    catalog's public URLs name it, and inside the VPC it resolves to the private address, so the
+    lab's own hosts reach the door without leaving the VPC. A VPC without DNS hostnames gives no
+    such name, and the public address would come back through the internet gateway and meet the
+    security group (443 only from your address): refused before anything is launched. Default
+    VPCs have both settings on; a VPC someone else made is theirs to change, not the lab's."""
+    off = [(name, flag) for name, key, flag in VPC_DNS
+           if not with_retry(ec2.describe_vpc_attribute, VpcId=subnet.vpc_id, Attribute=name)[key]["Value"]]
+    if off:
+        fix = "; ".join(f"aws ec2 modify-vpc-attribute --vpc-id {subnet.vpc_id} {flag} '{{\"Value\":true}}'"
+                        for _, flag in off)
+        raise LabError(f"subnet: {subnet.subnet_id} is in {subnet.vpc_id}, which has {' and '.join(n for n, _ in off)} "
+                       f"off, so the controller gets no public DNS name for the front door (HTTPS) to be reached by "
+                       f"from inside the lab; turn {'them' if len(off) > 1 else 'it'} on (`{fix}`), "
+                       f"or leave `subnet:` out for the default VPC")
+
+
 def management_network(cidrs: list[str]) -> str:
     """The smallest network holding every given subnet: the subnet itself when there is one.
 

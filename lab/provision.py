@@ -64,6 +64,8 @@ def up(spec: LabSpec, target: Target, paths: LabPaths, *, progress: Progress,
     placement = plan_placement(ec2, spec, found)
     if spec.subnet and not target.ssh_via_private_ip:  # SSH comes from outside the VPC, by a public address
         network.require_internet_route(ec2, spec, placement.first)
+        if spec.https_allow_from:  # a front door, reached by the controller's public DNS name
+            network.require_vpc_dns(ec2, placement.first)
     missing = [n for n in spec.nodes if found.instance(n) is None]
     image = target.find_image(ec2, spec) if missing else None
     first = placement.first

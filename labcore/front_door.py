@@ -55,8 +55,9 @@ def front_door(inventory: Inventory) -> FrontDoor:
     On AWS the public DNS name comes first: inside the VPC it resolves to the controller's
     private address, so the lab's own hosts reach the same URLs without leaving the VPC (a
     host calling a public IP would come back through the internet gateway and meet the
-    security group). Without a public DNS name (a VPC without DNS hostnames) the public IP is
-    used. On the twin the machine reaches the controller at its container's address.
+    security group). `lab up` therefore refuses a `subnet:` whose VPC has no DNS hostnames
+    (lab/network.require_vpc_dns); the public IP is used only for an instance that has no DNS
+    name anyway. On the twin the machine reaches the controller at its container's address.
     """
     node = inventory.controller
     public_dns = node.public_dns

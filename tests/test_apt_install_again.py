@@ -43,3 +43,21 @@ def test_a_failed_install_is_configured_again_and_tried_once_more(tmp_path, apt_
 def test_the_lock_wait_holds_for_each_try():
     command = apt_install(["keystone"], AptLock(seconds=300, option=True))
     assert command.count("apt-get -o DPkg::Lock::Timeout=300 install") == 2
+
+
+@pytest.mark.parametrize("nice", [0, 10])
+def test_an_install_off_the_critical_path_runs_at_a_lower_priority(tmp_path, nice):
+    """openstack-dashboard's install (its postinst compresses Horizon's files, ~15 s of CPU) runs
+    beside Keystone's chapter: apt-get, and so dpkg and the postinst, at the niceness it asks for."""
+    from bootstrap.actions import Packages
+    from bootstrap.decide import Context, decide_step
+    from bootstrap.facts import DebsFact
+
+    (tmp_path / "apt-get").write_text(f"#!/bin/sh\nnice > {tmp_path}/niceness\n")
+    (tmp_path / "apt-get").chmod(0o755)
+    action = Packages(("openstack-dashboard",), defer_starts=False, nice=nice)  # no policy-rc.d on this machine
+    sends = decide_step((action,), {DebsFact(action.names): frozenset()}, Context()).sends
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    subprocess.run(["sh", "-c", sends[0].command], check=True, env=env)
+    base = int(subprocess.run(["nice"], capture_output=True, text=True, check=True).stdout)
+    assert int((tmp_path / "niceness").read_text()) == min(19, base + nice)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from bench_modules import load
@@ -35,3 +36,28 @@ def test_a_ratio_over_the_target_fails_the_benchmark(bench, capsys):
 def test_a_slow_second_install_fails_the_benchmark(bench, capsys):
     assert bench.report([round_of(100, 84, again=12.5)]) == 1
     assert "second install 12.5 s > 10 s" in capsys.readouterr().out
+
+
+def test_a_failed_round_keeps_its_logs_and_takes_its_lab_down(bench, monkeypatch, tmp_path):
+    """The round's LAB_HOME is temporary: its host logs are copied out first (never a key or a
+    secret), and the lab is taken down whatever failed."""
+    ran = []
+
+    def fake_lab(home, config, *args):
+        ran.append(args)
+        lab = home / "rocky-lab"
+        (lab / "logs").mkdir(parents=True, exist_ok=True)
+        (lab / "logs" / "controller.log").write_text(f"ran {args}\n")
+        (lab / "secrets.yaml").write_text("admin_pass: x\n")
+        if args == ("install",):
+            raise bench.LabFailed("lab install failed (exit 1)")
+        return 1.0, "launching 3 hosts\ncontroller answers on SSH", [(0.0, "launching "), (1.0, "x answers on SSH")]
+
+    monkeypatch.setattr(bench, "_lab", fake_lab)
+    monkeypatch.setattr(bench.tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(bench.LabFailed) as failed:
+        bench.lab_round(tmp_path / "lab.yaml")
+    kept = Path(re.search(r"logs are kept in (\S+)\)", str(failed.value))[1])
+    assert (kept / "rocky-lab" / "controller.log").read_text() == "ran ('install',)\n"
+    assert not list(kept.rglob("secrets*"))
+    assert ran == [("up",), ("install",), ("down",)]

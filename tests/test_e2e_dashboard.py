@@ -165,10 +165,11 @@ def _dismiss_toasts(driver) -> None:
             close.click()
 
 
-def _log_in(driver, wait, door, user: str, password: str) -> None:
+def _log_in(driver, wait, door, user: str, password: str, start: str | None = None) -> None:
+    """start: the address typed first (default: the dashboard's URL)."""
     from selenium.webdriver.support import expected_conditions as ec
 
-    driver.get(door.dashboard_url)
+    driver.get(start or door.dashboard_url)
     wait.until(ec.presence_of_element_located(("id", "id_password")))
     assert driver.current_url.startswith(f"https://{door.host}/dashboard/auth/login/")
     _no_forbidden_page(driver)
@@ -210,7 +211,8 @@ def test_the_dashboard_in_a_real_browser_over_https(installed, tmp_path):
     wait = WebDriverWait(driver, WAIT)
     try:
         # HTTPS, trusted: a certificate chromium did not trust would stop here at its warning page.
-        _log_in(driver, wait, door, "myuser", password)
+        # Only the door's address typed: it leads to the dashboard's login.
+        _log_in(driver, wait, door, "myuser", password, start=f"{door.base}/")
 
         _click_text(driver, wait, "//button[contains(normalize-space(.), 'Container')]")
         name = wait.until(ec.visibility_of_element_located(("css selector", ".modal-dialog input[type=text]")))

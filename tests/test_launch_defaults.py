@@ -190,6 +190,40 @@ def test_a_subnet_without_a_route_to_an_internet_gateway_is_refused_before_anyth
     assert not LabPaths.for_lab("rocky-lab").key_file.exists()
 
 
+def _public_subnet_of_a_new_vpc(ec2, dns_hostnames: bool) -> str:
+    """A public subnet of a VPC made as `aws ec2 create-vpc` makes one: DNS hostnames off unless asked."""
+    vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
+    with_internet_route(ec2, vpc)
+    if dns_hostnames:
+        ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    return ec2.create_subnet(VpcId=vpc, CidrBlock="10.40.1.0/24", AvailabilityZone="ap-northeast-2a")["Subnet"]["SubnetId"]
+
+
+def test_a_vpc_without_dns_hostnames_is_refused_for_a_front_door_before_anything_is_made(ec2, tmp_path, capsys):
+    """Without the controller's public DNS name, the front door's URLs would name its public address,
+    which the lab's own hosts reach only through the internet gateway and the security group."""
+    subnet = _public_subnet_of_a_new_vpc(ec2, dns_hostnames=False)
+    config = tmp_path / "lab.yaml"
+    config.write_text(CONFIG.replace("allow_from: [auto]", f"allow_from: [{CALLER}]") + f"subnet: {subnet}\n")
+
+    assert cli.main(["up", "--no-ssh", "--config", str(config), "--target", "aws"]) == 2
+
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"lab up: subnet: {subnet} is in vpc-")
+    assert "which has enableDnsHostnames off, so the controller gets no public DNS name for the front door" in err
+    assert re.search(r"`aws ec2 modify-vpc-attribute --vpc-id vpc-\w+ --enable-dns-hostnames '\{\"Value\":true\}'`", err)
+    assert lab_instances(ec2) == [] and ec2.describe_key_pairs()["KeyPairs"] == []
+    assert {g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]} == {"default"}
+
+
+@pytest.mark.parametrize(("dns_hostnames", "auth"), [(True, ""), (False, "auth: tempauth\n")],
+                         ids=["dns-hostnames-on", "tempauth-no-door"])
+def test_a_public_subnet_is_taken_with_dns_hostnames_or_without_a_front_door(ec2, dns_hostnames, auth):
+    subnet = _public_subnet_of_a_new_vpc(ec2, dns_hostnames)
+    report = run_up(spec_with(f"subnet: {subnet}\n{auth}"))
+    assert len(lab_instances(ec2)) == 3 and all(n.public_ip for n in report.inventory.nodes)
+
+
 def test_a_target_that_reaches_its_hosts_privately_needs_no_internet_gateway(ec2):
     """The twin's hosts are reached by their private address: its subnet needs no route out."""
 

@@ -212,6 +212,7 @@ def test_a_new_node_tries_its_volumes_zone_first_then_the_rest_in_order():
 def _other_vpc_subnet(ec2) -> dict:
     vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
     with_internet_route(ec2, vpc)  # a public subnet: only the VPC is wrong
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})  # DNS names, as a default VPC gives
     return ec2.create_subnet(VpcId=vpc, CidrBlock="10.20.0.0/24", AvailabilityZone=f"{REGION}a")["Subnet"]
 
 

@@ -36,7 +36,7 @@ def test_the_profile_says_how_apt_waits_for_the_lock():
 
 def test_on_debian_12_every_apt_get_waits_for_the_lock_itself():
     commands = apt_commands("debian-12")
-    assert len(commands) == 5  # apt-get update, then each role's two installs
+    assert len(commands) == 6  # apt-get update, each role's two installs, the controller's openstack-dashboard
     for command in commands:
         assert len(re.findall(r"apt-get ", command)) == len(
             re.findall(r"apt-get -o DPkg::Lock::Timeout=300 ", command)), command
@@ -47,7 +47,7 @@ def test_on_debian_12_every_apt_get_waits_for_the_lock_itself():
 
 def test_on_ubuntu_18_04_the_labs_lock_wait_runs_before_each_apt_command():
     commands = apt_commands("ubuntu-18.04")
-    assert len(commands) == 9  # the archive's five, then each role's two installs
+    assert len(commands) == 10  # the archive's five, each role's two installs, the controller's openstack-dashboard
     for command in commands:
         assert "DPkg::Lock::Timeout" not in command, command
         for found in APT.finditer(command):

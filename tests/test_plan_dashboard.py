@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 import pytest
 from plan_fixtures import actions, converged, fresh_commands, inventory, plan_for, planned, sh, step_named  # noqa: F401
 
-from bootstrap.actions import Command, FileSpec, OpenStack
+from bootstrap.actions import Command, FileSpec, OpenStack, Packages
 from bootstrap.components import dashboard
 from bootstrap.components.swift_proxy import OPERATOR_ROLES
 from bootstrap.decide import Context, decide_step, facts_for
@@ -20,14 +20,19 @@ from labcore.front_door import front_door
 from labcore.secrets import generate
 
 
-def _step(plan):
-    return step_named(plan, "dashboard", "controller")
+def _step(plan, name: str = "dashboard"):
+    return step_named(plan, name, "controller")
+
+
+def _both(plan) -> list:
+    """The dashboard's two steps' actions, in plan order (dashboard-packages, then dashboard)."""
+    return [*_step(plan, "dashboard-packages").actions, *_step(plan).actions]
 
 
 def _settings(ctx, plan) -> dict:
     """The lab's snippet as Horizon's settings.py runs it: exec'd in the settings' namespace, after
     the package's own snippets (Debian's set WEBROOT "/" and a local-memory cache)."""
-    snippet = next(a for a in actions(_step(plan), FileSpec) if a.path == dashboard.layout(ctx).settings)
+    snippet = next(a for a in _both(plan) if isinstance(a, FileSpec) and a.path == dashboard.layout(ctx).settings)
     namespace = {"HORIZON_CONFIG": {"user_home": "openstack_dashboard.views.get_user_home"}}
     exec('WEBROOT = "/"\nCACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}',
          namespace)
@@ -99,6 +104,7 @@ def test_horizon_is_served_under_the_front_doors_dashboard_path(planned):
     assert f"WSGIScriptAlias /dashboard {script} process-group=horizon application-group=%{{GLOBAL}}" in lines
     assert "Alias /dashboard/static /var/lib/openstack-dashboard/static" in lines
     assert "WSGIApplicationGroup %{GLOBAL}" in lines  # the guide's step 3
+    assert "RedirectMatch 302 ^/$ /dashboard/" in lines  # the door's bare address leads to the dashboard
     # within the front door's vhost: no port, no vhost, no listener of its own
     assert not re.search(r"Listen|VirtualHost|:80\b", conf.content)
     processes = re.search(r"WSGIDaemonProcess horizon .*processes=(\d+) threads=(\d+)", conf.content)
@@ -133,9 +139,9 @@ def test_a_fresh_controller_compresses_for_the_new_urls_and_reloads_apache(plann
 def test_a_second_install_sends_nothing_for_the_dashboard(planned):
     _, plan = planned
     host = converged(plan, "controller")
-    step = _step(plan)
-    answers = host.ask([f for a in step.actions for f in facts_for(a)])
-    assert decide_step(step.actions, answers, Context()).sends == ()
+    for step in (_step(plan, "dashboard-packages"), _step(plan)):
+        answers = host.ask([f for a in step.actions for f in facts_for(a)])
+        assert decide_step(step.actions, answers, Context()).sends == (), step.name
 
 
 def test_a_tempauth_lab_has_no_dashboard():
@@ -148,7 +154,8 @@ def test_a_tempauth_lab_has_no_dashboard():
 
 def test_debian_12_installs_horizon_23_with_python_3s_mod_wsgi():
     ctx, _ = plan_for("debian-12")
-    assert ctx.profile.dashboard_packages == ("openstack-dashboard", "libapache2-mod-wsgi-py3")
+    assert set(ctx.profile.dashboard_packages) == {"python3-django-horizon", "openstack-dashboard",
+                                                   "libapache2-mod-wsgi-py3"}
     assert set(ctx.profile.dashboard_packages) <= set(ctx.profile.packages_for("controller"))
     assert not set(ctx.profile.dashboard_packages) & set(ctx.profile.packages_for("object"))
 
@@ -157,24 +164,28 @@ def test_debian_12_installs_horizon_23_with_python_3s_mod_wsgi():
 def test_the_dashboard_step_runs_on_the_controller_once_keystone_is_up(os_name):
     _, plan = plan_for(os_name)
     names = [s.name for s in plan.for_host("controller")]
-    assert names.index("keystone-service") < names.index("dashboard")
-    assert all(s.name != "dashboard" for node in ("object1", "object2") for s in plan.for_host(node))
+    assert names.index("keystone-service") < names.index("dashboard-packages") < names.index("dashboard")
+    assert all(not s.name.startswith("dashboard") for node in ("object1", "object2") for s in plan.for_host(node))
 
 
 @pytest.mark.parametrize("fix", dashboard.LAYOUTS["debian-12"].fixes, ids=lambda f: f.files[0].rsplit("/", 1)[1])
-def test_an_upstream_fix_changes_the_packaged_line_once(fix, tmp_path):
+@pytest.mark.parametrize("collected", [True, False], ids=["collected", "not-yet-collected"])
+def test_an_upstream_fix_changes_the_packaged_line_once(fix, collected, tmp_path):
     """The sed the lab sends, run on files holding the packaged line: upstream's line after it,
-    and the check then says done (a second install sends nothing)."""
+    and the check then says done (a second install sends nothing). Before openstack-dashboard is
+    installed, the JavaScript's collected copy is not there yet: the fix goes to the file it is
+    collected from, and the check is satisfied by it."""
     files = []
     for i, _ in enumerate(fix.files):
         f = tmp_path / f"copy{i}"
-        f.write_text(f"    before\n        {fix.old}\n    after\n")
+        if i == 0 or collected:
+            f.write_text(f"    before\n        {fix.old}\n    after\n")
         files.append(str(f))
     local = dataclasses.replace(fix, files=tuple(files))
     command = dashboard._fix(local)
     assert sh(command.unless).returncode != 0  # not done yet
     assert sh(command.run[0]).returncode == 0
-    for f in files:
+    for f in files[:None if collected else 1]:
         assert open(f).read() == f"    before\n        {fix.new}\n    after\n"
     assert sh(command.unless).returncode == 0
 
@@ -182,14 +193,15 @@ def test_an_upstream_fix_changes_the_packaged_line_once(fix, tmp_path):
 def test_a_fix_reaches_what_reads_it():
     """The JavaScript fix is in the compress's inputs (it is bundled then), every fix in the reload's."""
     _, plan = plan_for("debian-12")
-    commands = {c.what: c for c in actions(_step(plan), Command) if c.what}
+    ordered = [c for c in _both(plan) if isinstance(c, Command)]
+    commands = {c.what: c for c in ordered if c.what}
     compress = next(c for w, c in commands.items() if w.startswith("compress"))
     reload_ = next(c for w, c in commands.items() if w.startswith("reload"))
     for fix in dashboard.LAYOUTS["debian-12"].fixes:
         for f in fix.files:
             assert (f in compress.unless) == fix.bundled, f
             assert f in reload_.unless
-    names = [c.what for c in actions(_step(plan), Command)]
+    names = [c.what for c in ordered]
     assert max(i for i, w in enumerate(names) if w.startswith("apply upstream")) < names.index(compress.what)
     assert not dashboard.LAYOUTS["ubuntu-18.04"].fixes  # Rocky's Horizon and keystoneauth have neither bug
 
@@ -219,3 +231,52 @@ def test_compress_is_tried_up_to_three_times(planned, tmp_path, fails, ok, calls
     done = subprocess.run(["sh", "-c", compress.replace(dashboard.MANAGE, str(fake))], check=False)
     assert (done.returncode == 0) is ok
     assert int(count.read_text()) == calls
+
+
+def test_openstack_dashboard_is_installed_after_the_settings_and_fixes_it_compresses_for(planned):
+    """Its postinst's compress then reads the lab's settings and bundles the fixed JavaScript: the
+    only compress a fresh controller runs. Horizon's code comes earlier, with the service packages,
+    so that the fix has its file to change."""
+    ctx, plan = planned
+    step = _step(plan, "dashboard-packages")
+    kinds = [type(a).__name__ for a in step.actions]
+    install = next(a for a in step.actions if isinstance(a, Packages))
+    assert install.names == ("openstack-dashboard",) and install.nice > 0
+    assert kinds.index("FileSpec") < kinds.index("Packages") == len(kinds) - 1
+    service = set(ctx.profile.service_packages("controller"))
+    assert "openstack-dashboard" not in service
+    for fix in dashboard.layout(ctx).fixes:
+        assert fix.files[0].startswith("/usr/lib/python3/dist-packages/")
+    assert ctx.profile.name != "debian-12" or "python3-django-horizon" in service  # the JavaScript fix's file
+
+
+@pytest.mark.parametrize(("touched", "fresh"), [
+    ((), True),  # the postinst compressed after the settings and the fixes were written
+    (("settings",), False),  # the settings changed since
+    (("collected",), False),  # a fix reached the collected copy since (a lab made before the fix)
+])
+def test_compress_runs_only_when_an_input_is_newer_than_the_last_compress(planned, tmp_path, touched, fresh):
+    """The compress's check, run in sh on files with the times a host would give them."""
+    import os
+    import time
+
+    ctx, plan = planned
+    compress = next(c for c in actions(_step(plan), Command) if "compress --force" in c.run[0])
+    inputs = dashboard._fixed_files(ctx, bundled=True)
+    if "collected" in touched and not inputs:
+        pytest.skip("no bundled fix on this OS")
+    files = {"settings": tmp_path / "settings.py", "library": tmp_path / "lib.js", "collected": tmp_path / "static.js"}
+    manifest = tmp_path / "manifest.json"
+    check = compress.unless.replace(dashboard.MANIFEST, str(manifest)).replace(dashboard.layout(ctx).settings,
+                                                                              str(files["settings"]))
+    for name, path in zip(("library", "collected"), inputs):
+        check = check.replace(path, str(files[name]))
+    assert sh(check).returncode != 0  # nothing compressed yet
+    past = time.time() - 60
+    for f in files.values():
+        f.write_text("x")
+        os.utime(f, (past, past))
+    manifest.write_text("{}")
+    for name in touched:
+        files[name].write_text("y")
+    assert (sh(check).returncode == 0) is fresh

@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from twin import procs
 from twin.hostcmd import HostCommandError, sh
 
 INIT_TIMEOUT_SECONDS = 20.0
@@ -26,11 +27,8 @@ def machine_name(instance_id: str) -> str:
 
 
 def is_nspawn(pid: int) -> bool:
-    """Whether pid is a live systemd-nspawn (an exited one, even a zombie, has no cmdline)."""
-    try:
-        return b"systemd-nspawn" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
+    """Whether pid is a live systemd-nspawn."""
+    return procs.runs(pid, b"systemd-nspawn")
 
 
 def boot(root: Path, *, machine: str, netns: str, console_log: Path, hypervisor: Path,

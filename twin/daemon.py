@@ -51,10 +51,12 @@ IDLE_GRACE_SECONDS = 60.0
 
 class Daemon:
     def __init__(self, files: StateFiles, layer: BodyLayer, endpoint: str, idle_grace: float,
-                 poked: threading.Event | None = None, metadata: bool = False):
+                 poked: threading.Event | None = None, host_bodies: bool = False):
+        """host_bodies: the bodies are real hosts (--bodies host), which ask a VPC's services
+        at boot: DHCP and the instance metadata service are then served."""
         self.files, self.layer, self.endpoint = files, layer, endpoint
-        self.metadata = MetadataService(remembered(moto_lookup(self._region_clients))) if metadata else None
-        self.dhcp = DhcpServer(netns.BRIDGE, files.root) if metadata else None
+        self.metadata = MetadataService(remembered(moto_lookup(self._region_clients))) if host_bodies else None
+        self.dhcp = DhcpServer(netns.BRIDGE, files.root) if host_bodies else None
         self.idle_grace = idle_grace
         self.reconciler = Reconciler(layer, on_shutdown=self.instance_shut_down)
         self.stopping = threading.Event()
@@ -166,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     daemon: Daemon | None = None
     moto, endpoint = server.start_server(on_request=poked.set, console=layer.console_output,
                                          on_reboot=lambda ids: daemon.reboot_requested(ids) if daemon else None)
-    daemon = Daemon(files, layer, endpoint, args.idle_grace, poked, metadata=args.bodies == "host")
+    daemon = Daemon(files, layer, endpoint, args.idle_grace, poked, host_bodies=args.bodies == "host")
     signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
     signal.signal(signal.SIGINT, lambda *_: daemon.stop())
     try:

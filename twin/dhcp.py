@@ -24,6 +24,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from twin import procs
 from twin.hostcmd import HostCommandError
 
 log = logging.getLogger(__name__)
@@ -118,10 +119,10 @@ def stop_leftover(state_dir: Path) -> list[str]:
     pid_file = Path(state_dir) / PID_FILE
     try:
         pid = int(pid_file.read_text().strip())
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except (OSError, ValueError):
         pid_file.unlink(missing_ok=True)
         return []
+    command = procs.command_line(pid)
     if not command or os.path.basename(command[0]) != b"dnsmasq" or f"--pid-file={pid_file}".encode() not in command:
         pid_file.unlink(missing_ok=True)
         return []

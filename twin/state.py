@@ -20,6 +20,7 @@ import os
 import re
 from pathlib import Path
 
+from twin import procs
 from twin.errors import TwinStateError
 
 log = logging.getLogger(__name__)
@@ -31,11 +32,8 @@ DAEMON_MODULE = b"twin.daemon"
 
 
 def is_daemon(pid: int) -> bool:
-    """Whether pid is a live twin daemon (an exited one, even as an unreaped zombie, has no cmdline)."""
-    try:
-        return DAEMON_MODULE in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
+    """Whether pid is a live twin daemon."""
+    return procs.runs(pid, DAEMON_MODULE)
 
 
 @dataclasses.dataclass(frozen=True)

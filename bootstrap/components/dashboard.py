@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bootstrap.actions import Command, FileSpec
+from bootstrap.actions import Command, FileSpec, Packages
 from bootstrap.components.swift_proxy import MEMCACHED, OPERATOR_ROLES
 from bootstrap.context import STAMP_DIR, PlanContext
 from bootstrap.plan import Step
@@ -45,6 +45,9 @@ WSGI_PROCESSES = 2
 WSGI_THREADS = 8
 STATIC = "/var/lib/openstack-dashboard/static"
 MANAGE = "/usr/share/openstack-dashboard/manage.py"
+# Horizon's install and compress (~15 s of CPU) run beside Keystone's chapter, which the rest of
+# the install waits for: at a lower priority on a controller of two cores.
+NICE = 10
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,9 @@ def apache_conf(ctx: PlanContext) -> str:
         "WSGIApplicationGroup %{GLOBAL}",  # the guide's line 3
         "WSGIProcessGroup horizon",
         f"Alias {WEBROOT}static {STATIC}",  # mod_alias answers before mod_wsgi
+        # The door's bare address (what a user types) leads to the dashboard, not Apache's default
+        # page; Swift, at the root too, is never asked for "/" itself by its clients.
+        f"RedirectMatch 302 ^/$ {WEBROOT}",
         f"<Directory {script_dir}>",
         "    Require all granted",
         "</Directory>",
@@ -200,9 +206,11 @@ def _apache_setup(ctx: PlanContext) -> tuple[Command, ...]:
 
 
 def _fix(fix: UpstreamFix) -> Command:
+    """sed on those of the fix's files that exist: before openstack-dashboard is installed, its
+    collected copy under STATIC is not there yet (collectstatic then copies the fixed file)."""
     pattern = fix.old.replace(".", "\\.")  # sed's basic regular expression: only the dots are special here
-    return Command((f"sed -i 's/{pattern}/{fix.new}/' {' '.join(fix.files)}",),
-                   " && ".join(f"! grep -qF '{fix.old}' {f}" for f in fix.files), after_change=False,
+    return Command((f"for f in {' '.join(fix.files)}; do [ ! -e \"$f\" ] || sed -i 's/{pattern}/{fix.new}/' \"$f\"; done",),
+                   " && ".join(f"! grep -qsF '{fix.old}' {f}" for f in fix.files), after_change=False,
                    what=f"apply upstream's fix of {fix.what}")
 
 
@@ -211,28 +219,36 @@ def _fixed_files(ctx: PlanContext, bundled: bool | None = None) -> tuple[str, ..
 
 
 COMPRESS_TRIES = 3
+# django-compressor's offline manifest (Horizon's COMPRESS_OUTPUT_DIR), written last by every compress.
+MANIFEST = f"{STATIC}/dashboard/manifest.json"
+
+
+def compressed_since(inputs: tuple[str, ...]) -> str:
+    """Exits 0 when the last compress wrote its manifest after every input last changed: then
+    it read these settings and bundled these files (as make decides, by modification times)."""
+    return f'test -e {MANIFEST} && test -z "$(find {" ".join(inputs)} -newer {MANIFEST} 2>/dev/null)"'
 
 
 def _compress(ctx: PlanContext) -> Command:
-    """The package compresses Horizon's CSS and JS offline for its own URLs at install; under
-    /dashboard they are other URLs, so it is done again whenever the settings change (then
-    ownership as the package's postinst leaves it, so the wsgi user reads the secret key)."""
+    """Horizon's CSS and JS compressed offline for the URLs under /dashboard, unless the last
+    compress is newer than the settings and the fixed files: openstack-dashboard's postinst
+    compresses, and the dashboard-packages step installs it after writing both, so a fresh
+    controller compresses once. Then ownership as the package's postinst leaves it (the wsgi
+    user reads the secret key)."""
     where = layout(ctx)
-    stamp = f"{STAMP_DIR}/dashboard-compress.sha256"
     inputs = (where.settings, *_fixed_files(ctx, bundled=True))
     # Up to three tries: pyScss, under compress, now and then fails to parse a template's
     # inline SCSS ("Found 'inline-blo' but expected ...", serial_console.html; once in CI's
     # e2e run, never in the same file the next time). A third failure is the step's.
     # At a lower priority (nice): its ~15 s of CPU run beside Keystone's chapter, which the
     # rest of the install waits for, on a controller of two cores.
-    return Command((f"( n=1; until nice -n 10 {MANAGE} compress --force >/dev/null; do "
+    return Command((f"( n=1; until nice -n {NICE} {MANAGE} compress --force >/dev/null; do "
                     f"[ $n -lt {COMPRESS_TRIES} ] || exit 1; "
                     f"n=$((n+1)); done )",
                     f"for p in {where.secret_key} {STATIC}; do "
-                    f"[ ! -e \"$p\" ] || chown -R {where.wsgi_user} \"$p\"; done",
-                    checksum_record(stamp, inputs)),
-                   stamp_unchanged(stamp, inputs), after_change=False,
-                   what=f"compress Horizon's CSS and JS for {WEBROOT} (manage.py compress), when the settings changed")
+                    f"[ ! -e \"$p\" ] || chown -R {where.wsgi_user} \"$p\"; done"),
+                   compressed_since(inputs), after_change=False,
+                   what=f"compress Horizon's CSS and JS for {WEBROOT} (manage.py compress), unless done since the settings changed")
 
 
 def _reload(ctx: PlanContext) -> Command:
@@ -246,6 +262,11 @@ def _reload(ctx: PlanContext) -> Command:
 
 
 def steps(ctx: PlanContext) -> list[Step]:
-    actions = (settings_file(ctx), FileSpec(SNIPPET, apache_conf(ctx)), *_apache_setup(ctx),
-               *(_fix(f) for f in layout(ctx).fixes), _compress(ctx), _reload(ctx))
-    return [Step("dashboard", "dashboard", (ctx.controller.name,), actions, guide=GUIDE)]
+    """The guide's chapter in two steps: the settings and upstream's fixes before the package, so
+    that its postinst's compress is the only one; then Apache's side and the reload."""
+    where, host = layout(ctx), (ctx.controller.name,)
+    install = Packages(ctx.profile.dashboard_late_packages, lock=ctx.profile.apt_lock, nice=NICE)
+    before = (settings_file(ctx), *(_fix(f) for f in where.fixes), install)
+    serve = (FileSpec(SNIPPET, apache_conf(ctx)), *_apache_setup(ctx), _compress(ctx), _reload(ctx))
+    return [Step("dashboard-packages", "dashboard", host, before, guide=GUIDE),
+            Step("dashboard", "dashboard", host, serve, guide=GUIDE)]

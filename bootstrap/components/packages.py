@@ -1,5 +1,8 @@
 """Every package a host needs, in two apt-gets per host, then chrony (guide: environment, NTP).
 
+(The controller's openstack-dashboard is a third, in the dashboard's own step: its postinst
+compresses Horizon's files, which is done once when the lab's settings are there first.)
+
 Two installs per host instead of one per guide chapter: apt resolves and unpacks few
 times, which is what keeps `lab install` close to a plain apt-get of the same packages.
 The first has the environment's services (on the controller: database, message queue,
