@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import shlex
 from dataclasses import dataclass
 from typing import Callable
 
@@ -54,6 +53,7 @@ from bootstrap.render import (
     POLICY_MARK,
     POLICY_RC_D,
     apt_install,
+    at_priority,
     checksum_record,
     debconf_command,
     in_parallel,
@@ -167,8 +167,7 @@ def _packages(action: Packages, answers: dict, ctx: Context) -> Change | None:
         if action.debconf:
             sends.append(Run(debconf_command(action.debconf)))
         install = apt_install(missing, action.lock)
-        install = starts_deferred(install) if action.defer_starts else install
-        sends.append(Run(f"nice -n {action.nice} sh -c {shlex.quote(install)}" if action.nice else install))
+        sends.append(Run(at_priority(action.nice, starts_deferred(install) if action.defer_starts else install)))
         says = f"install packages {' '.join(missing)}"
     else:
         sends.append(Run(f"if grep -qs '{POLICY_MARK}' {POLICY_RC_D}; then rm -f {POLICY_RC_D}; fi"))

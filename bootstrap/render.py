@@ -72,6 +72,11 @@ def apt_install(packages: tuple[str, ...] | list[str], lock: AptLock | None = No
     return f"{{ {once} || {{ echo {shlex.quote(APT_CONFIGURE_AGAIN)} >&2; {again}; {once}; }}; }}"
 
 
+def at_priority(nice: int, command: str) -> str:
+    """command run at nice(1)'s adjustment nice (0: as it is), every process it starts too."""
+    return f"nice -n {nice} sh -c {shlex.quote(command)}" if nice else command
+
+
 def debconf_command(selections: tuple[str, ...]) -> str:
     return f"printf '%s\\n' {shlex.quote(chr(10).join(selections))} | debconf-set-selections"
 

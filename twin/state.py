@@ -168,11 +168,7 @@ def _daemon_command_lines(modules: tuple[bytes, ...]):
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        args = cmdline.rstrip(b"\0").split(b"\0")
+        args = procs.command_line(int(entry.name))
         if any(module in args for module in modules):  # python -m MODULE ...
             yield int(entry.name), [os.fsdecode(a) for a in args]
 
